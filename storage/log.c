@@ -1,0 +1,372 @@
+/* log.c -- opening and closing a log, accepting appends, and statistics. */
+#include "log_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <lz4.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define LOG_RING_ENTRIES 64u
+
+void log_config_default(log_config_t *cfg)
+{
+    *cfg = (log_config_t){
+        .segment_bytes = LOG_SEGMENT_BYTES_DEFAULT,
+        .durability = LOG_DURABILITY_ALWAYS,
+        .interval_ms = LOG_INTERVAL_MS_DEFAULT,
+        .compress_threshold_bytes = LOG_COMPRESS_THRESHOLD_BYTES_DEFAULT,
+        .write_bytes_max = LOG_WRITE_BYTES_MAX_DEFAULT,
+        .pending_bytes_max = LOG_PENDING_BYTES_MAX_DEFAULT,
+        .event_bytes_max = LOG_EVENT_BYTES_MAX_DEFAULT,
+        .batch_events_max = LOG_BATCH_EVENTS_MAX_DEFAULT,
+        .batch_streams_max = LOG_BATCH_STREAMS_MAX_DEFAULT,
+        .idempotency_scan_max = LOG_IDEMPOTENCY_SCAN_MAX_DEFAULT,
+        .prepare_segments = true,
+    };
+}
+
+static int config_check(const log_config_t *c)
+{
+    if (!c->dir || !c->dir[0] || strlen(c->dir) > 3000)
+        return LOG_EBAD_REQUEST;
+    if (c->segment_bytes < LOG_SEGMENT_BYTES_MIN || c->segment_bytes > LOG_SEGMENT_BYTES_MAX ||
+        c->segment_bytes % 4096 != 0)
+        return LOG_EBAD_REQUEST;
+    if (c->write_bytes_max < 4096)
+        return LOG_EBAD_REQUEST;
+    if (c->batch_streams_max == 0 || c->batch_streams_max > LOG_BATCH_STREAMS_MAX_DEFAULT ||
+        c->batch_events_max == 0 || c->event_bytes_max == 0 || c->pending_bytes_max == 0)
+        return LOG_EBAD_REQUEST;
+    if (c->durability == LOG_DURABILITY_INTERVAL && c->interval_ms == 0)
+        return LOG_EBAD_REQUEST;
+    return 0;
+}
+
+/* ---- ids of accepted, unwritten events ---- */
+
+int idq_push(id_queue_t *q, uint64_t position, const uint8_t id[16])
+{
+    if (q->count == 0) {
+        q->start = 0;
+        q->base = position;
+    }
+    assert(q->base + q->count == position);
+    if (q->count == q->cap) {
+        uint64_t cap = q->cap ? q->cap * 2 : 1024;
+        uint8_t(*fresh)[16] = malloc(cap * 16);
+        if (!fresh)
+            return -ENOMEM;
+        for (uint64_t i = 0; i < q->count; i++)
+            memcpy(fresh[i], q->ids[(q->start + i) % q->cap], 16);
+        free(q->ids);
+        q->ids = fresh;
+        q->cap = cap;
+        q->start = 0;
+    }
+    memcpy(q->ids[(q->start + q->count) % q->cap], id, 16);
+    q->count++;
+    return 0;
+}
+
+/* ---- segments ---- */
+
+int segments_add(log_t *log, segment_t *s)
+{
+    if (log->segment_count == log->segment_cap) {
+        uint32_t cap = log->segment_cap ? log->segment_cap * 2 : 16;
+        segment_t **fresh = realloc(log->segments, cap * sizeof *fresh);
+        if (!fresh)
+            return -ENOMEM;
+        log->segments = fresh;
+        log->segment_cap = cap;
+    }
+    log->segments[log->segment_count++] = s;
+    return 0;
+}
+
+/* Opens a new segment file at path: the prepared one if the worker has it
+ * ready, else a fresh sparse file. */
+static int segment_file_create(log_t *log, const char *path)
+{
+    int fd = log->worker ? worker_take_prepared(log->worker, path) : -1;
+    if (fd >= 0)
+        return fd;
+    if (log->cfg.prepare_segments)
+        log->stats.segments_prepared_missed++;
+    fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    if (ftruncate(fd, (off_t)log->cfg.segment_bytes) != 0) {
+        int rc = -errno;
+        close(fd);
+        unlink(path);
+        return rc;
+    }
+    return fd;
+}
+
+int segment_roll(log_t *log)
+{
+    segment_t *old = log->segment_count ? log->segments[log->segment_count - 1] : NULL;
+    char path[4096];
+    segment_path(path, sizeof path, log->dir, log->head_position, "seg");
+    int fd = segment_file_create(log, path);
+    if (fd < 0)
+        return fd;
+    segment_header_t h = {.format_version = FORMAT_VERSION, .header_bytes = SEGMENT_HEADER_BYTES,
+                          .first_position = log->head_position,
+                          .segment_bytes = log->cfg.segment_bytes,
+                          .prev_checksum = log->head_checksum, .created_ns = (int64_t)now_ns()};
+    memcpy(h.magic, SEGMENT_MAGIC, 8);
+    segment_header_seal(&h);
+    int rc = 0;
+    segment_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        rc = -ENOMEM;
+        goto err_unlink;
+    }
+    *s = (segment_t){.first_position = h.first_position, .size = h.segment_bytes,
+                     .write_offset = SEGMENT_HEADER_BYTES, .durable_offset = SEGMENT_HEADER_BYTES,
+                     .prev_checksum = h.prev_checksum, .fd = fd};
+    if (pwrite(fd, &h, sizeof h, 0) != (ssize_t)sizeof h || fdatasync(fd) != 0 ||
+        fsync(log->dir_fd) != 0) {
+        rc = errno ? -errno : -EIO;
+        goto err_free;
+    }
+    rc = segment_map(s);
+    if (rc)
+        goto err_free;
+    rc = segments_add(log, s);
+    if (rc)
+        goto err_unmap;
+    if (old)
+        writer_seal(log, old);
+    log->stats.segments++;
+    return 0;
+err_unmap:
+    segment_unmap(s);
+err_free:
+    free(s);
+err_unlink:
+    close(fd);
+    unlink(path);
+    return rc;
+}
+
+/* ---- open and close ---- */
+
+static int lock_dir(log_t *log)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/LOCK", log->dir);
+    log->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (log->lock_fd < 0)
+        return -errno;
+    if (flock(log->lock_fd, LOCK_EX | LOCK_NB) != 0)
+        return errno == EWOULDBLOCK ? LOG_ELOCKED : -errno;
+    return 0;
+}
+
+static int ring_init(log_t *log)
+{
+    int rc = io_uring_queue_init(LOG_RING_ENTRIES, &log->ring, 0);
+    if (rc < 0)
+        return rc; /* -EPERM/-ENOSYS: io_uring refused by seccomp or sysctl */
+    log->ring_ready = true;
+    log->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (log->event_fd < 0)
+        return -errno;
+    return io_uring_register_eventfd(&log->ring, log->event_fd);
+}
+
+static void log_free(log_t *log)
+{
+    worker_stop(log->worker);
+    for (uint32_t i = 0; i < log->segment_count; i++) {
+        segment_free(log->segments[i]);
+        free(log->segments[i]);
+    }
+    free(log->segments);
+    stream_table_free(&log->streams);
+    writer_free(log);
+    while (log->pending_head) {
+        pending_t *p = log->pending_head;
+        log->pending_head = p->next;
+        free(p);
+    }
+    free(log->pending_ids.ids);
+    free(log->encode);
+    free(log->scratch);
+    if (log->ring_ready)
+        io_uring_queue_exit(&log->ring);
+    if (log->event_fd >= 0)
+        close(log->event_fd);
+    if (log->dir_fd >= 0)
+        close(log->dir_fd);
+    if (log->lock_fd >= 0)
+        close(log->lock_fd);
+    free(log->dir);
+    free(log);
+}
+
+/* Hands sealed segments that recovery had to scan to the worker for indexing. */
+static void index_scanned_segments(log_t *log)
+{
+    for (uint32_t i = 0; i + 1 < log->segment_count; i++) {
+        segment_t *s = log->segments[i];
+        s->sealed = true;
+        s->end_position = log->segments[i + 1]->first_position;
+        if (!s->indexed)
+            worker_queue_index(log->worker, s, s->end_position, s->write_offset,
+                               log->segments[i + 1]->prev_checksum);
+    }
+    log->segments_indexed = log->segment_count ? log->segment_count - 1 : 0;
+}
+
+int log_open(const log_config_t *cfg, log_t **out, log_recovery_t *rec)
+{
+    log_recovery_t local;
+    if (!rec)
+        rec = &local;
+    memset(rec, 0, sizeof *rec);
+    int rc = config_check(cfg);
+    if (rc)
+        return rc;
+    log_t *log = calloc(1, sizeof *log);
+    if (!log)
+        return -ENOMEM;
+    log->cfg = *cfg;
+    /* A write never spans more than a segment can hold. */
+    if (log->cfg.write_bytes_max > cfg->segment_bytes - SEGMENT_HEADER_BYTES)
+        log->cfg.write_bytes_max = (uint32_t)(cfg->segment_bytes - SEGMENT_HEADER_BYTES);
+    log->lock_fd = log->dir_fd = log->event_fd = -1;
+    log->dir = strdup(cfg->dir);
+    log->cfg.dir = log->dir;
+    if (!log->dir || stream_table_init(&log->streams) != 0) {
+        rc = -ENOMEM;
+        goto err;
+    }
+    if (!cfg->read_only && mkdir(cfg->dir, 0755) != 0 && errno != EEXIST) {
+        rc = -errno;
+        goto err;
+    }
+    log->dir_fd = open(cfg->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (log->dir_fd < 0) {
+        rc = -errno;
+        goto err;
+    }
+    if (!cfg->read_only) {
+        if ((rc = lock_dir(log)) != 0 || (rc = ring_init(log)) != 0)
+            goto err;
+    }
+    rc = log_recover(log, rec);
+    if (rc)
+        goto err;
+    if (!cfg->read_only) {
+        rc = worker_start(&log->worker, log->dir, cfg->segment_bytes, cfg->prepare_segments);
+        if (rc)
+            goto err;
+        index_scanned_segments(log);
+        if (log->segment_count == 0) {
+            worker_wait_prepared(log->worker); /* a new log starts on a written-out file */
+            if ((rc = segment_roll(log)) != 0)
+                goto err;
+        }
+    }
+    log->last_sync_ns = mono_ns();
+    rec->events = log->head_position;
+    rec->streams = log->streams.streams;
+    log->stats.segments = log->segment_count;
+    *out = log;
+    return 0;
+err:
+    log_free(log);
+    return rc;
+}
+
+int log_drain(log_t *log)
+{
+    while (log->pending_head || log->wq_head || log->inflight || log->sync_inflight) {
+        int rc = writer_reap(log, -1);
+        if (rc < 0)
+            return rc;
+    }
+    return log->fatal;
+}
+
+int log_close(log_t *log)
+{
+    if (!log)
+        return 0;
+    int rc = 0;
+    if (!log->cfg.read_only) {
+        log->closing = true;
+        rc = log_drain(log);
+        /* Make what "none" and "interval" acknowledged durable too. */
+        while (rc == 0 && (log->synced_position < log->written_position || log->sync_inflight)) {
+            int r = writer_reap(log, -1);
+            if (r < 0 || log->fatal)
+                rc = r < 0 ? r : log->fatal;
+        }
+        segment_t *last = log->segment_count ? log->segments[log->segment_count - 1] : NULL;
+        if (rc == 0 && last && !last->indexed)
+            rc = segment_index_write(log->dir, last, log->written_position, last->write_offset,
+                                     log->written_checksum);
+        worker_flush(log->worker);
+    }
+    log_free(log);
+    return rc;
+}
+
+int log_event_fd(const log_t *log)
+{
+    return log->event_fd;
+}
+
+int log_poll(log_t *log, int timeout_ms)
+{
+    return writer_reap(log, timeout_ms);
+}
+
+void log_stats(const log_t *log, log_stats_t *out)
+{
+    *out = log->stats;
+    out->head_position = log->head_position;
+    out->durable_position = log_visible_position(log);
+    out->streams = log->streams.streams;
+    out->segments = log->segment_count;
+}
+
+int log_stream_version(const log_t *log, const char *stream, size_t stream_len, int64_t *version)
+{
+    const stream_t *s = stream_table_find(&log->streams, stream, stream_len, false);
+    if (!s)
+        return LOG_ENOT_FOUND;
+    uint64_t n = stream_lower_bound(s, log_visible_position(log));
+    if (n == 0)
+        return LOG_ENOT_FOUND;
+    *version = (int64_t)n - 1;
+    return 0;
+}
+
+void log_streams_each(const log_t *log,
+                      int (*fn)(void *ctx, const char *name, size_t len, int64_t version),
+                      void *ctx)
+{
+    const stream_table_t *t = &log->streams;
+    uint64_t visible = log_visible_position(log);
+    for (uint64_t i = 0; i <= t->mask; i++) {
+        const stream_t *s = t->slots[i];
+        if (!s || s->is_category)
+            continue;
+        uint64_t n = stream_lower_bound(s, visible);
+        if (n > 0 && fn(ctx, s->name, s->name_len, (int64_t)n - 1))
+            return;
+    }
+}

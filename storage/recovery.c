@@ -1,0 +1,546 @@
+/* recovery.c -- opening a log directory: segments are found and checked,
+ * persisted indices loaded, and only what no index covers is scanned and
+ * verified. A torn tail (an unacknowledged write cut short by a crash) is cut
+ * back to the last whole batch; damage to data that was durable is reported
+ * with its segment and offset and the log is not opened. */
+#include "log_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <lz4.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int problem(log_recovery_t *rec, int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rec->problem, sizeof rec->problem, fmt, ap);
+    va_end(ap);
+    return err;
+}
+
+static int position_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Lists the first positions of the segment files in the directory, sorted. */
+static int list_segments(const char *dir, uint64_t **out, uint32_t *count)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -errno;
+    uint64_t *pos = NULL;
+    uint32_t n = 0, cap = 0;
+    struct dirent *de;
+    int rc = 0;
+    while ((de = readdir(d)) != NULL) {
+        const char *name = de->d_name;
+        if (strlen(name) != 24 || strcmp(name + 20, ".seg") != 0 ||
+            strspn(name, "0123456789") != 20)
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            uint64_t *fresh = realloc(pos, cap * sizeof *pos);
+            if (!fresh) {
+                rc = -ENOMEM;
+                break;
+            }
+            pos = fresh;
+        }
+        pos[n++] = strtoull(name, NULL, 10);
+    }
+    closedir(d);
+    if (rc) {
+        free(pos);
+        return rc;
+    }
+    if (n > 1)
+        qsort(pos, n, sizeof *pos, position_cmp);
+    *out = pos;
+    *count = n;
+    return 0;
+}
+
+/* Opens one segment file and checks its header. */
+static int segment_load(log_t *log, uint64_t first, segment_t **out, log_recovery_t *rec)
+{
+    char path[4096];
+    segment_path(path, sizeof path, log->dir, first, "seg");
+    int fd = open(path, (log->cfg.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    if (fd < 0)
+        return problem(rec, -errno, "%s: cannot open: %s", path, strerror(errno));
+    segment_header_t h;
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) != 0 || pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h) {
+        rc = problem(rec, LOG_EFORMAT, "%s: header cannot be read", path);
+    } else if ((rc = segment_header_check(&h)) != 0) {
+        problem(rec, rc, "%s offset 0: segment header: %s", path, log_strerror(rc));
+    } else if (h.first_position != first || (uint64_t)st.st_size < h.segment_bytes) {
+        rc = problem(rec, LOG_ECORRUPT, "%s offset 0: header says position %llu, size %llu", path,
+                     (unsigned long long)h.first_position, (unsigned long long)h.segment_bytes);
+    }
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    segment_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        close(fd);
+        return -ENOMEM;
+    }
+    *s = (segment_t){.first_position = first, .size = h.segment_bytes,
+                     .write_offset = SEGMENT_HEADER_BYTES, .durable_offset = SEGMENT_HEADER_BYTES,
+                     .prev_checksum = h.prev_checksum, .fd = fd};
+    rc = segment_map(s);
+    if (rc) {
+        close(fd);
+        free(s);
+        return problem(rec, rc, "%s: mmap: %s", path, strerror(-rc));
+    }
+    *out = s;
+    return 0;
+}
+
+/* True if the segment file's header is all zeros: created, never written. */
+static bool header_never_written(const log_t *log, uint64_t first)
+{
+    char path[4096];
+    segment_path(path, sizeof path, log->dir, first, "seg");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    uint8_t buf[sizeof(segment_header_t)];
+    ssize_t n = pread(fd, buf, sizeof buf, 0);
+    close(fd);
+    if (n < 0)
+        return false;
+    for (ssize_t i = 0; i < n; i++)
+        if (buf[i])
+            return false;
+    return true;
+}
+
+/* ---- the persisted index of one segment ---- */
+
+typedef struct {
+    index_header_t h;
+    uint8_t *file;
+    const sparse_entry_t *sparse;
+    const index_run_t *runs;
+    const index_entry_t *entries;
+    const char *names;
+} index_file_t;
+
+/* Reads and checks <pos>.idx; 0 if it is whole and belongs to s. */
+static int index_file_read(const log_t *log, const segment_t *s, index_file_t *f)
+{
+    char path[4096];
+    segment_path(path, sizeof path, log->dir, s->first_position, "idx");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    int rc = LOG_ECORRUPT;
+    if (fstat(fd, &st) != 0 || (uint64_t)st.st_size < sizeof f->h)
+        goto out_close;
+    f->file = malloc((size_t)st.st_size);
+    if (!f->file) {
+        rc = -ENOMEM;
+        goto out_close;
+    }
+    if (pread(fd, f->file, (size_t)st.st_size, 0) != st.st_size)
+        goto out_close;
+    memcpy(&f->h, f->file, sizeof f->h);
+    const index_header_t *h = &f->h;
+    uint64_t body = (uint64_t)st.st_size - sizeof *h;
+    if (memcmp(h->magic, INDEX_MAGIC, 8) != 0 || h->format_version != FORMAT_VERSION ||
+        h->header_checksum != checksum64(h, offsetof(index_header_t, header_checksum), 0) ||
+        h->first_position != s->first_position || h->end_position < s->first_position ||
+        h->end_offset < SEGMENT_HEADER_BYTES || h->end_offset > s->size ||
+        h->sparse_count > body / sizeof(sparse_entry_t) ||
+        h->run_count > body / sizeof(index_run_t) ||
+        h->entry_count > body / sizeof(index_entry_t) ||
+        h->sparse_count * sizeof(sparse_entry_t) + h->run_count * sizeof(index_run_t) +
+                h->entry_count * sizeof(index_entry_t) + h->names_bytes != body ||
+        h->body_checksum != checksum64(f->file + sizeof *h, body, 0))
+        goto out_close;
+    f->sparse = (const sparse_entry_t *)(f->file + sizeof *h);
+    f->runs = (const index_run_t *)(f->sparse + h->sparse_count);
+    f->entries = (const index_entry_t *)(f->runs + h->run_count);
+    f->names = (const char *)(f->entries + h->entry_count);
+    rc = 0;
+out_close:
+    close(fd);
+    return rc;
+}
+
+/* Checks every run against the current index before anything is applied. */
+static int index_file_fits(const log_t *log, const segment_t *s, const index_file_t *f)
+{
+    for (uint32_t i = 0; i < f->h.run_count; i++) {
+        const index_run_t *r = &f->runs[i];
+        if ((uint64_t)r->name_offset + r->name_len > f->h.names_bytes || r->name_len == 0 ||
+            r->entry_index + r->count > f->h.entry_count || r->kind > RUN_KIND_CATEGORY)
+            return LOG_ECORRUPT;
+        const stream_t *st = stream_table_find(&log->streams, f->names + r->name_offset,
+                                               r->name_len, r->kind == RUN_KIND_CATEGORY);
+        if ((st ? st->count : 0) != r->first_ordinal)
+            return LOG_ECORRUPT;
+        for (uint32_t k = 0; k < r->count; k++) {
+            const index_entry_t *e = &f->entries[r->entry_index + k];
+            if (e->position < s->first_position || e->position >= f->h.end_position ||
+                e->batch_offset >= f->h.end_offset)
+                return LOG_ECORRUPT;
+        }
+    }
+    return 0;
+}
+
+static int index_file_apply(log_t *log, segment_t *s, const index_file_t *f, bool last)
+{
+    for (uint64_t i = 0; i < f->h.sparse_count; i++) {
+        int rc = segment_sparse_note(s, f->sparse[i].position, f->sparse[i].batch_offset);
+        if (rc)
+            return rc;
+    }
+    for (uint32_t i = 0; i < f->h.run_count; i++) {
+        const index_run_t *r = &f->runs[i];
+        stream_t *st = stream_table_get(&log->streams, f->names + r->name_offset, r->name_len,
+                                        r->kind == RUN_KIND_CATEGORY);
+        if (!st)
+            return -ENOMEM;
+        for (uint32_t k = 0; k < r->count; k++) {
+            const index_entry_t *e = &f->entries[r->entry_index + k];
+            int rc = stream_push(st, e);
+            if (!rc && last)
+                rc = segment_builder_push(s, st, st->count - 1, e);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+/* Loads s's index file if it is whole and current; 0 when it was used. */
+static int index_file_load(log_t *log, segment_t *s, bool last, uint64_t next_first)
+{
+    index_file_t f = {0};
+    int rc = index_file_read(log, s, &f);
+    if (rc == 0 && !last && f.h.end_position != next_first)
+        rc = LOG_ECORRUPT; /* stale: written before the segment was full */
+    if (rc == 0)
+        rc = index_file_fits(log, s, &f);
+    if (rc == 0) {
+        rc = index_file_apply(log, s, &f, last);
+        if (rc == 0) {
+            log->head_position = f.h.end_position;
+            log->head_checksum = f.h.end_checksum;
+            s->write_offset = f.h.end_offset;
+            s->indexed = !last;
+        }
+    }
+    free(f.file);
+    return rc;
+}
+
+/* ---- scanning ---- */
+
+int log_index_batch(log_t *log, uint32_t seg, uint64_t batch_offset, const batch_header_t *h,
+                    const uint8_t *raw_body)
+{
+    segment_t *s = log->segments[seg];
+    int rc = segment_sparse_note(s, h->first_position, batch_offset);
+    uint64_t off = 0;
+    for (uint32_t k = 0; k < h->event_count && rc == 0; k++) {
+        log_event_t ev;
+        size_t len;
+        uint64_t position = h->first_position + k;
+        rc = record_decode(raw_body, h->raw_bytes, off, position, &ev, &len);
+        if (rc)
+            return rc;
+        if (ev.stream_len == 0 || ev.stream[0] == '$')
+            return LOG_ECORRUPT;
+        stream_t *st = stream_table_get(&log->streams, ev.stream, ev.stream_len, false);
+        if (!st)
+            return -ENOMEM;
+        if (ev.version != (int64_t)st->count)
+            return LOG_ECORRUPT;
+        index_entry_t e = {.position = position, .batch_offset = (uint32_t)batch_offset,
+                           .body_offset = (uint32_t)off};
+        rc = stream_push(st, &e);
+        if (!rc)
+            rc = segment_builder_push(s, st, st->count - 1, &e);
+        if (!rc && st->category && !(rc = stream_push(st->category, &e)))
+            rc = segment_builder_push(s, st->category, st->category->count - 1, &e);
+        off += len;
+    }
+    if (rc == 0 && off != h->raw_bytes)
+        rc = LOG_ECORRUPT;
+    return rc;
+}
+
+/* Checks the batch at offset: header, place in the chain, body. On success
+ * *raw points at its raw body. Never reads outside the segment. */
+static int batch_check(log_t *log, const segment_t *s, uint64_t offset, batch_header_t *h,
+                       const uint8_t **raw)
+{
+    if (offset + sizeof *h > s->size)
+        return LOG_ECORRUPT;
+    memcpy(h, s->map + offset, sizeof *h);
+    if (!batch_header_valid(h) || h->first_position != log->head_position ||
+        h->prev_checksum != log->head_checksum || offset + batch_stored_size(h) > s->size)
+        return LOG_ECORRUPT;
+    const uint8_t *body = s->map + offset + sizeof *h;
+    if (checksum64(body, h->stored_bytes, h->first_position) != h->body_checksum)
+        return LOG_ECORRUPT;
+    if (!(h->flags & BATCH_FLAG_LZ4)) {
+        if (h->raw_bytes != h->stored_bytes)
+            return LOG_ECORRUPT;
+        *raw = body;
+        return 0;
+    }
+    if (h->raw_bytes > log->scratch_cap) {
+        uint8_t *fresh = realloc(log->scratch, h->raw_bytes);
+        if (!fresh)
+            return -ENOMEM;
+        log->scratch = fresh;
+        log->scratch_cap = h->raw_bytes;
+    }
+    log->scratch_segment = NULL;
+    int n = LZ4_decompress_safe((const char *)body, (char *)log->scratch, (int)h->stored_bytes,
+                                (int)h->raw_bytes);
+    if (n < 0 || (uint32_t)n != h->raw_bytes)
+        return LOG_ECORRUPT;
+    *raw = log->scratch;
+    return 0;
+}
+
+int log_scan_segment(log_t *log, uint32_t seg, uint64_t offset, uint64_t *end)
+{
+    segment_t *s = log->segments[seg];
+    int rc = 0;
+    while (offset + sizeof(batch_header_t) <= s->size) {
+        batch_header_t h;
+        const uint8_t *raw;
+        rc = batch_check(log, s, offset, &h, &raw);
+        if (rc == LOG_ECORRUPT) {
+            rc = 0; /* the valid data ends here; the caller judges what follows */
+            break;
+        }
+        if (rc)
+            break;
+        rc = log_index_batch(log, seg, offset, &h, raw);
+        if (rc) {
+            if (rc == LOG_ECORRUPT)
+                rc = 0; /* checksums held but the content does not: treat alike */
+            /* undo the partial batch */
+            for (uint64_t j = s->builder_count; j-- > 0 && s->builder[j].entry.position >= h.first_position;)
+                stream_truncate(s->builder[j].stream, h.first_position);
+            segment_truncate_memory(s, h.first_position);
+            break;
+        }
+        log->head_position = h.first_position + h.event_count;
+        log->head_checksum = h.header_checksum;
+        offset += batch_stored_size(&h);
+    }
+    *end = offset;
+    s->write_offset = offset;
+    return rc;
+}
+
+/* ---- what lies past the end of the valid data ---- */
+
+/* The bytes that an unfinished write may have touched past offset end. */
+static uint64_t torn_window(const log_t *log, const segment_t *s, uint64_t end)
+{
+    uint64_t w = log->cfg.durability == LOG_DURABILITY_ALWAYS ? log->cfg.write_bytes_max : s->size;
+    return end + w < s->size ? w : s->size - end;
+}
+
+/* Offset just past the last nonzero byte in [from, to), or from if none. */
+static uint64_t last_nonzero(const segment_t *s, uint64_t from, uint64_t to)
+{
+    for (uint64_t off = to; off > from; off--)
+        if (s->map[off - 1] != 0)
+            return off;
+    return from;
+}
+
+/* Follows the chain from a batch header that looks valid at offset: returns
+ * the offset where the chain of well-formed batches ends. */
+static uint64_t chain_end(const segment_t *s, uint64_t offset)
+{
+    batch_header_t h;
+    memcpy(&h, s->map + offset, sizeof h);
+    for (;;) {
+        uint64_t next = offset + batch_stored_size(&h);
+        if (next + sizeof h > s->size)
+            return next;
+        batch_header_t n;
+        memcpy(&n, s->map + next, sizeof n);
+        if (!batch_header_valid(&n) || n.first_position != h.first_position + h.event_count ||
+            n.prev_checksum != h.header_checksum)
+            return next;
+        h = n;
+        offset = next;
+    }
+}
+
+/* True if well-formed batches after the bad one at end reach farther than an
+ * unfinished write could have: then the bad batch was durable once. */
+static bool damage_is_old(const log_t *log, const segment_t *s, uint64_t end, uint64_t window)
+{
+    if (log->cfg.durability != LOG_DURABILITY_ALWAYS)
+        return false;
+    for (uint64_t off = end; off + sizeof(batch_header_t) <= s->size && off <= end + window;
+         off += BATCH_ALIGN) {
+        batch_header_t h;
+        memcpy(&h, s->map + off, sizeof h);
+        if (h.magic != BATCH_MAGIC || !batch_header_valid(&h) ||
+            h.first_position < log->head_position)
+            continue;
+        if (chain_end(s, off) > end + window)
+            return true;
+    }
+    return false;
+}
+
+static int zero_range(const segment_t *s, uint64_t from, uint64_t to)
+{
+    static const uint8_t zeros[65536];
+    for (uint64_t off = from; off < to;) {
+        size_t n = to - off < sizeof zeros ? (size_t)(to - off) : sizeof zeros;
+        ssize_t w = pwrite(s->fd, zeros, n, (off_t)off);
+        if (w <= 0)
+            return w < 0 ? -errno : -EIO;
+        off += (uint64_t)w;
+    }
+    return fdatasync(s->fd) != 0 ? -errno : 0;
+}
+
+/* Judges the bytes after the valid data of segment s, which ends at end. */
+static int tail_judge(log_t *log, segment_t *s, uint64_t end, bool last, log_recovery_t *rec)
+{
+    uint64_t window = torn_window(log, s, end);
+    uint64_t dirty_end = last_nonzero(s, end, end + window);
+    if (dirty_end == end)
+        return 0;
+    if (!last || damage_is_old(log, s, end, window))
+        return problem(rec, LOG_ECORRUPT,
+                       "segment %020llu offset %llu: batch fails its checks (expected position "
+                       "%llu) and valid data follows it",
+                       (unsigned long long)s->first_position, (unsigned long long)end,
+                       (unsigned long long)log->head_position);
+    rec->torn_bytes_cut += dirty_end - end;
+    return log->cfg.read_only ? 0 : zero_range(s, end, dirty_end);
+}
+
+/* Recovers one segment: its index file, else a scan; then its tail. */
+static int segment_recover(log_t *log, uint32_t seg, bool last, uint64_t next_first,
+                           log_recovery_t *rec)
+{
+    segment_t *s = log->segments[seg];
+    if (s->first_position != log->head_position || s->prev_checksum != log->head_checksum)
+        return problem(rec, LOG_ECORRUPT,
+                       "segment %020llu offset 0: expected to start at position %llu after the "
+                       "previous segment (missing or damaged segment)",
+                       (unsigned long long)s->first_position,
+                       (unsigned long long)log->head_position);
+    uint64_t from = SEGMENT_HEADER_BYTES;
+    if (index_file_load(log, s, last, next_first) == 0) {
+        rec->index_files_loaded++;
+        if (!last)
+            return 0;
+        from = s->write_offset;
+    }
+    uint64_t end;
+    int rc = log_scan_segment(log, seg, from, &end);
+    if (rc)
+        return problem(rec, rc, "segment %020llu offset %llu: %s",
+                       (unsigned long long)s->first_position, (unsigned long long)end,
+                       log_strerror(rc));
+    rec->bytes_scanned += end - from;
+    s->durable_offset = end;
+    return tail_judge(log, s, end, last, rec);
+}
+
+/* Drops a last segment that holds no batch: a roll that a crash cut short. */
+static int drop_empty_last(log_t *log, segment_t *s, log_recovery_t *rec, bool *dropped)
+{
+    *dropped = false;
+    batch_header_t h;
+    memcpy(&h, s->map + SEGMENT_HEADER_BYTES, sizeof h);
+    if (batch_header_valid(&h))
+        return 0;
+    char path[4096];
+    segment_path(path, sizeof path, log->dir, s->first_position, "idx");
+    if (access(path, F_OK) == 0)
+        return 0;
+    uint64_t window = torn_window(log, s, SEGMENT_HEADER_BYTES);
+    if (damage_is_old(log, s, SEGMENT_HEADER_BYTES, window))
+        return 0; /* segment_recover reports it */
+    if (!log->cfg.read_only) {
+        segment_path(path, sizeof path, log->dir, s->first_position, "seg");
+        if (unlink(path) != 0)
+            return problem(rec, -errno, "%s: cannot remove empty segment", path);
+    }
+    *dropped = true;
+    return 0;
+}
+
+int log_recover(log_t *log, log_recovery_t *rec)
+{
+    uint64_t *firsts = NULL;
+    uint32_t n = 0;
+    int rc = list_segments(log->dir, &firsts, &n);
+    if (rc)
+        return problem(rec, rc, "%s: cannot list: %s", log->dir, strerror(-rc));
+    for (uint32_t i = 0; i < n && rc == 0; i++) {
+        segment_t *s;
+        rc = segment_load(log, firsts[i], &s, rec);
+        if (rc && i + 1 == n && !log->cfg.read_only && header_never_written(log, firsts[i])) {
+            /* a roll cut short before its header was durable */
+            char path[4096];
+            segment_path(path, sizeof path, log->dir, firsts[i], "seg");
+            rc = unlink(path) == 0 ? 0 : -errno;
+            rec->problem[0] = '\0';
+            break;
+        }
+        if (!rc && (rc = segments_add(log, s)) != 0) {
+            segment_free(s);
+            free(s);
+        }
+    }
+    free(firsts);
+    if (rc)
+        return rc;
+    while (log->segment_count > 1) {
+        bool dropped;
+        segment_t *s = log->segments[log->segment_count - 1];
+        rc = drop_empty_last(log, s, rec, &dropped);
+        if (rc || !dropped)
+            break;
+        segment_free(s);
+        free(s);
+        log->segment_count--;
+    }
+    for (uint32_t i = 0; i < log->segment_count && rc == 0; i++) {
+        bool last = i + 1 == log->segment_count;
+        uint64_t next = last ? 0 : log->segments[i + 1]->first_position;
+        rc = segment_recover(log, i, last, next, rec);
+    }
+    rec->segments = log->segment_count;
+    log->written_position = log->synced_position = log->head_position;
+    log->written_checksum = log->head_checksum;
+    log->pending_ids.base = log->head_position;
+    return rc;
+}
