@@ -94,8 +94,15 @@ static int match_from(log_t *log, const stream_t *s, uint64_t v, const log_strea
     return 0;
 }
 
+/* Index in s of the event at position, or UINT64_MAX if s has none there. */
+static uint64_t version_of(const stream_t *s, uint64_t position)
+{
+    uint64_t v = stream_lower_bound(s, position);
+    return v < s->count && s->entries[v].position == position ? v : UINT64_MAX;
+}
+
 /* For expected "any"/"stream_exists": looks for the first event id among the
- * stream's last idempotency_scan_max events. */
+ * stream's last idempotency_scan_max events, then in the recent-id cache. */
 static int match_recent(log_t *log, const stream_t *s, const log_stream_append_t *sa, match_t *m,
                         uint64_t *at)
 {
@@ -103,6 +110,21 @@ static int match_recent(log_t *log, const stream_t *s, const log_stream_append_t
     uint64_t floor = s->count > log->cfg.idempotency_scan_max
                          ? s->count - log->cfg.idempotency_scan_max : 0;
     for (uint64_t v = s->count; v-- > floor;) {
+        uint8_t id[16];
+        int rc = id_at(log, s, v, id);
+        if (rc)
+            return rc;
+        if (memcmp(id, sa->events[0].id, 16) == 0) {
+            *at = v;
+            return match_from(log, s, v, sa, m);
+        }
+    }
+    uint64_t cand[4];
+    int n = idcache_find(&log->ids, sa->events[0].id, log->head_position, cand, 4);
+    for (int i = 0; i < n; i++) {
+        uint64_t v = version_of(s, cand[i]);
+        if (v == UINT64_MAX || v >= floor)
+            continue; /* another stream's event, or already compared */
         uint8_t id[16];
         int rc = id_at(log, s, v, id);
         if (rc)
@@ -228,6 +250,7 @@ static int index_new_batch(log_t *log, segment_t *seg, uint64_t batch_offset,
                 rc = segment_builder_push(seg, s->category, s->category->count - 1, &entry);
             if (!rc)
                 rc = idq_push(&log->pending_ids, position, e->id);
+            idcache_put(&log->ids, e->id, position, log->head_position);
         }
     }
     return rc;

@@ -133,16 +133,37 @@ stream_t *stream_table_get(stream_table_t *t, const char *name, size_t len, bool
     return s;
 }
 
+/* Makes room for n more entries. */
+static int stream_reserve(stream_t *s, uint64_t n)
+{
+    if (s->count + n <= s->cap)
+        return 0;
+    uint64_t cap = s->cap ? s->cap * 2 : STREAM_ENTRIES_INITIAL;
+    while (cap < s->count + n)
+        cap *= 2;
+    index_entry_t *fresh = realloc(s->entries, cap * sizeof *fresh);
+    if (!fresh)
+        return -ENOMEM;
+    s->entries = fresh;
+    s->cap = cap;
+    return 0;
+}
+
+int stream_push_run(stream_t *s, const index_entry_t *e, uint64_t n)
+{
+    int rc = stream_reserve(s, n);
+    if (rc)
+        return rc;
+    assert(n == 0 || s->count == 0 || s->entries[s->count - 1].position < e[0].position);
+    memcpy(s->entries + s->count, e, n * sizeof *e);
+    s->count += n;
+    return 0;
+}
+
 int stream_push(stream_t *s, const index_entry_t *e)
 {
-    if (s->count == s->cap) {
-        uint64_t cap = s->cap ? s->cap * 2 : STREAM_ENTRIES_INITIAL;
-        index_entry_t *fresh = realloc(s->entries, cap * sizeof *fresh);
-        if (!fresh)
-            return -ENOMEM;
-        s->entries = fresh;
-        s->cap = cap;
-    }
+    if (s->count == s->cap && stream_reserve(s, 1) != 0)
+        return -ENOMEM;
     assert(s->count == 0 || s->entries[s->count - 1].position < e->position);
     s->entries[s->count++] = *e;
     return 0;

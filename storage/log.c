@@ -27,6 +27,7 @@ void log_config_default(log_config_t *cfg)
         .batch_events_max = LOG_BATCH_EVENTS_MAX_DEFAULT,
         .batch_streams_max = LOG_BATCH_STREAMS_MAX_DEFAULT,
         .idempotency_scan_max = LOG_IDEMPOTENCY_SCAN_MAX_DEFAULT,
+        .idempotency_window = LOG_IDEMPOTENCY_WINDOW_DEFAULT,
         .prepare_segments = true,
     };
 }
@@ -134,8 +135,11 @@ int segment_roll(log_t *log)
     *s = (segment_t){.first_position = h.first_position, .size = h.segment_bytes,
                      .write_offset = SEGMENT_HEADER_BYTES, .durable_offset = SEGMENT_HEADER_BYTES,
                      .prev_checksum = h.prev_checksum, .fd = fd};
-    if (pwrite(fd, &h, sizeof h, 0) != (ssize_t)sizeof h || fdatasync(fd) != 0 ||
-        fsync(log->dir_fd) != 0) {
+    /* Into the page cache only: the first write to the segment is followed by
+     * an fdatasync of it and an fsync of the directory before anything in it
+     * is acknowledged, so rolling never blocks the append path on the disk. */
+    s->fresh = true;
+    if (pwrite(fd, &h, sizeof h, 0) != (ssize_t)sizeof h) {
         rc = errno ? -errno : -EIO;
         goto err_free;
     }
@@ -201,6 +205,7 @@ static void log_free(log_t *log)
         free(p);
     }
     free(log->pending_ids.ids);
+    idcache_free(&log->ids);
     free(log->encode);
     free(log->scratch);
     if (log->ring_ready)
@@ -248,7 +253,8 @@ int log_open(const log_config_t *cfg, log_t **out, log_recovery_t *rec)
     log->lock_fd = log->dir_fd = log->event_fd = -1;
     log->dir = strdup(cfg->dir);
     log->cfg.dir = log->dir;
-    if (!log->dir || stream_table_init(&log->streams) != 0) {
+    if (!log->dir || stream_table_init(&log->streams) != 0 ||
+        idcache_init(&log->ids, cfg->read_only ? 0 : cfg->idempotency_window) != 0) {
         rc = -ENOMEM;
         goto err;
     }

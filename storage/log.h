@@ -61,7 +61,8 @@ typedef enum {
 #define LOG_EVENT_BYTES_MAX_DEFAULT (1024u * 1024)
 #define LOG_BATCH_EVENTS_MAX_DEFAULT 10000u
 #define LOG_BATCH_STREAMS_MAX_DEFAULT 100u
-#define LOG_IDEMPOTENCY_SCAN_MAX_DEFAULT 1024u
+#define LOG_IDEMPOTENCY_SCAN_MAX_DEFAULT 16u
+#define LOG_IDEMPOTENCY_WINDOW_DEFAULT (256u * 1024)
 #define LOG_INTERVAL_MS_DEFAULT 10u
 #define LOG_STREAM_NAME_BYTES_MAX 1024u
 #define LOG_TYPE_BYTES_MAX 255u
@@ -78,7 +79,9 @@ typedef struct {
     uint32_t event_bytes_max;          /* metadata + data of one event */
     uint32_t batch_events_max;         /* events in one append */
     uint32_t batch_streams_max;        /* streams in one append */
-    uint32_t idempotency_scan_max;     /* events looked back for a retry with expected "any" */
+    uint32_t idempotency_scan_max;     /* a retry with expected "any" is recognised among
+                                          the stream's last this many events... */
+    uint32_t idempotency_window;       /* ...or among the log's last this many (by id) */
     bool prepare_segments;             /* write out next segment ahead of need (default true) */
     bool read_only;                    /* open without the lock, for offline reading; no appends */
 } log_config_t;
@@ -175,8 +178,11 @@ typedef void (*log_append_cb)(void *ctx, const log_append_result_t *res);
  * (as the durability mode defines it) or has failed with an I/O error.
  * A negative return means nothing was accepted and cb will not run; *failure
  * (if not NULL) then says why (status, failed_stream, actual_version).
- * Writing starts at the next log_poll(): appends submitted before it share
- * one write and one fdatasync (group commit). */
+ * Writing starts at the next log_poll(): the appends accepted before it (and
+ * those accepted while a write and its fdatasync are in flight) share one
+ * write and one fdatasync (group commit). Measured: starting each write at
+ * once splits a burst of 64 single-event appends into alternating groups of
+ * 32 and costs a third of the throughput. */
 int log_append(log_t *log, const log_append_t *req, log_append_cb cb, void *ctx,
                log_append_result_t *failure);
 

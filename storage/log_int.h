@@ -168,12 +168,37 @@ stream_t *stream_table_find(const stream_table_t *t, const char *name, size_t le
 /* Finds or creates a stream (and its category); NULL on ENOMEM. */
 stream_t *stream_table_get(stream_table_t *t, const char *name, size_t len, bool category);
 int stream_push(stream_t *s, const index_entry_t *e);
+/* Appends n entries at once (loading a persisted index). */
+int stream_push_run(stream_t *s, const index_entry_t *e, uint64_t n);
 /* Drops every entry at or after position (after a failed write). */
 void stream_truncate(stream_t *s, uint64_t position);
 /* Index of the first entry with position >= pos (s->count if none). */
 uint64_t stream_lower_bound(const stream_t *s, uint64_t pos);
 /* The category part of a stream name, or len 0 if it has none. */
 size_t stream_category_len(const char *name, size_t len);
+
+/* ---- recent event ids (idcache.c) ---- */
+typedef struct {
+    uint64_t hash;     /* idcache_hash() of the id; 0: empty */
+    uint64_t position;
+} idcache_slot_t;
+
+typedef struct {
+    idcache_slot_t *slots;
+    uint64_t mask;
+    uint64_t window;   /* events remembered */
+} idcache_t;
+
+int idcache_init(idcache_t *c, uint64_t window);
+void idcache_free(idcache_t *c);
+uint64_t idcache_hash(const uint8_t id[16]);
+/* Remembers that the event at position has this id; head: the log head. */
+void idcache_put(idcache_t *c, const uint8_t id[16], uint64_t position, uint64_t head);
+/* Candidate positions of events with this id (to be confirmed by reading). */
+int idcache_find(const idcache_t *c, const uint8_t id[16], uint64_t head, uint64_t *positions,
+                 int max);
+/* Forgets every entry at or after position (after a failed write). O(slots). */
+void idcache_forget_from(idcache_t *c, uint64_t position);
 
 /* ---- segments (segment.c) ---- */
 typedef struct {
@@ -197,6 +222,7 @@ typedef struct {
     builder_entry_t *builder; /* events of the segment, for its index file */
     uint64_t builder_count, builder_cap;
     bool sealed;
+    bool fresh;              /* header and directory entry not yet known durable */
     bool indexed;            /* its .idx file is written and current */
 } segment_t;
 
@@ -284,6 +310,7 @@ struct log_s {
 
     stream_table_t streams;
     id_queue_t pending_ids;
+    idcache_t ids;
 
     uint64_t head_position;    /* next position to assign */
     uint64_t head_checksum;    /* chain value after the last accepted batch */

@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Marks an entry whose event lies in a damaged batch: reading it fails. */
+#define ENTRY_DAMAGED UINT32_MAX
+
 int log_segment_for(const log_t *log, uint64_t position)
 {
     uint32_t lo = 0, hi = log->segment_count;
@@ -113,7 +116,7 @@ typedef struct {
 static int reader_take(reader_t *r, const index_entry_t *e)
 {
     log_event_t ev;
-    int rc = log_event_at(r->log, e, &ev);
+    int rc = e->batch_offset == ENTRY_DAMAGED ? LOG_ECORRUPT : log_event_at(r->log, e, &ev);
     if (rc)
         return rc;
     r->scanned++;
@@ -162,45 +165,92 @@ static int read_indexed(reader_t *r, const stream_t *s, uint64_t visible)
     return 0;
 }
 
-/* Collects the index entries of one sparse block of segment s: the batches
- * from sparse entry k up to the next one, positions below visible. */
-static int block_entries(log_t *log, const segment_t *s, uint64_t k, uint64_t visible,
-                         index_entry_t **out, uint64_t *count, uint64_t *cap)
+static int entries_reserve(index_entry_t **out, uint64_t *cap, uint64_t need)
 {
+    if (need <= *cap)
+        return 0;
+    uint64_t c = *cap ? *cap * 2 : 256;
+    while (c < need)
+        c *= 2;
+    index_entry_t *fresh = realloc(*out, c * sizeof *fresh);
+    if (!fresh)
+        return -ENOMEM;
+    *out = fresh;
+    *cap = c;
+    return 0;
+}
+
+/* Adds damaged markers for positions [from, to). */
+static int entries_damaged(index_entry_t **out, uint64_t *count, uint64_t *cap, uint64_t from,
+                           uint64_t to)
+{
+    int rc = entries_reserve(out, cap, *count + (to - from));
+    for (uint64_t p = from; p < to && rc == 0; p++)
+        (*out)[(*count)++] = (index_entry_t){.position = p, .batch_offset = ENTRY_DAMAGED};
+    return rc;
+}
+
+/* After a batch whose header is damaged at offset: the next batch that looks
+ * whole (found by its magic and header checksum) before stop, or stop. */
+static uint64_t next_whole_batch(const segment_t *s, uint64_t offset, uint64_t stop,
+                                 uint64_t after_position, batch_header_t *h)
+{
+    for (offset += BATCH_ALIGN; offset < stop; offset += BATCH_ALIGN)
+        if (batch_header_at(s, offset, h) == 0 && h->first_position > after_position)
+            return offset;
+    return stop;
+}
+
+/* Collects the index entries of one sparse block of segment s: the batches
+ * from sparse entry k up to the next one (or the segment's end, where the
+ * next segment starts at end_position), positions below visible. The events
+ * of a damaged batch get ENTRY_DAMAGED entries, so that a read fails exactly
+ * where it would have to return them. */
+static int block_entries(log_t *log, const segment_t *s, uint64_t k, uint64_t visible,
+                         uint64_t end_position, index_entry_t **out, uint64_t *count,
+                         uint64_t *cap)
+{
+    bool last_block = k + 1 >= s->sparse_count;
     uint64_t offset = s->sparse[k].batch_offset;
-    uint64_t stop = k + 1 < s->sparse_count ? s->sparse[k + 1].batch_offset : s->write_offset;
+    uint64_t stop = last_block ? s->write_offset : s->sparse[k + 1].batch_offset;
+    uint64_t stop_position = last_block ? end_position : s->sparse[k + 1].position;
+    uint64_t expected = s->sparse[k].position;
     *count = 0;
-    while (offset < stop) {
+    while (offset < stop && expected < visible) {
         batch_header_t h;
-        const uint8_t *raw;
+        const uint8_t *raw = NULL;
         int rc = batch_header_at(s, offset, &h);
+        if (rc == 0 && h.first_position != expected)
+            rc = LOG_ECORRUPT;
+        if (rc) {
+            offset = next_whole_batch(s, offset, stop, expected, &h);
+            uint64_t to = offset < stop ? h.first_position : stop_position;
+            rc = entries_damaged(out, count, cap, expected, to < visible ? to : visible);
+            if (rc)
+                return rc;
+            expected = to;
+            continue;
+        }
+        rc = batch_body(log, s, offset, &h, &raw);
+        if (rc == 0)
+            rc = entries_reserve(out, cap, *count + h.event_count);
+        if (rc == LOG_ECORRUPT)
+            rc = entries_damaged(out, count, cap, expected, expected + h.event_count);
+        else if (rc == 0) {
+            uint64_t body_off = 0;
+            for (uint32_t i = 0; i < h.event_count; i++) {
+                record_header_t rh = {0};
+                if (body_off + sizeof rh <= h.raw_bytes)
+                    memcpy(&rh, raw + body_off, sizeof rh);
+                (*out)[(*count)++] = (index_entry_t){.position = h.first_position + i,
+                                                     .batch_offset = (uint32_t)offset,
+                                                     .body_offset = (uint32_t)body_off};
+                body_off += align8(rh.record_bytes ? rh.record_bytes : sizeof rh);
+            }
+        }
         if (rc)
             return rc;
-        if (h.first_position >= visible)
-            break;
-        if ((rc = batch_body(log, s, offset, &h, &raw)) != 0)
-            return rc;
-        if (*count + h.event_count > *cap) {
-            uint64_t c = *cap ? *cap * 2 : 256;
-            while (c < *count + h.event_count)
-                c *= 2;
-            index_entry_t *fresh = realloc(*out, c * sizeof *fresh);
-            if (!fresh)
-                return -ENOMEM;
-            *out = fresh;
-            *cap = c;
-        }
-        uint64_t body_off = 0;
-        for (uint32_t i = 0; i < h.event_count; i++) {
-            record_header_t rh;
-            if (body_off + sizeof rh > h.raw_bytes)
-                return LOG_ECORRUPT;
-            memcpy(&rh, raw + body_off, sizeof rh);
-            (*out)[(*count)++] = (index_entry_t){.position = h.first_position + i,
-                                                 .batch_offset = (uint32_t)offset,
-                                                 .body_offset = (uint32_t)body_off};
-            body_off += align8(rh.record_bytes);
-        }
+        expected = h.first_position + h.event_count;
         offset += batch_stored_size(&h);
     }
     return 0;
@@ -239,7 +289,9 @@ static int read_all(reader_t *r, uint64_t visible)
     while (!r->stop) {
         if (s->sparse_count == 0)
             break;
-        rc = block_entries(r->log, s, k, visible, &block, &n, &cap);
+        uint64_t end_position = (uint32_t)seg + 1 < r->log->segment_count
+                                    ? r->log->segments[seg + 1]->first_position : visible;
+        rc = block_entries(r->log, s, k, visible, end_position, &block, &n, &cap);
         if (rc)
             break;
         for (uint64_t j = 0; j < n && !r->stop; j++) {

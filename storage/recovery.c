@@ -218,14 +218,11 @@ static int index_file_apply(log_t *log, segment_t *s, const index_file_t *f, boo
                                         r->kind == RUN_KIND_CATEGORY);
         if (!st)
             return -ENOMEM;
-        for (uint32_t k = 0; k < r->count; k++) {
-            const index_entry_t *e = &f->entries[r->entry_index + k];
-            int rc = stream_push(st, e);
-            if (!rc && last)
-                rc = segment_builder_push(s, st, st->count - 1, e);
-            if (rc)
-                return rc;
-        }
+        int rc = stream_push_run(st, &f->entries[r->entry_index], r->count);
+        for (uint32_t k = 0; k < r->count && last && rc == 0; k++)
+            rc = segment_builder_push(s, st, r->first_ordinal + k, &f->entries[r->entry_index + k]);
+        if (rc)
+            return rc;
     }
     return 0;
 }
@@ -505,7 +502,7 @@ int log_recover(log_t *log, log_recovery_t *rec)
     if (rc)
         return problem(rec, rc, "%s: cannot list: %s", log->dir, strerror(-rc));
     for (uint32_t i = 0; i < n && rc == 0; i++) {
-        segment_t *s;
+        segment_t *s = NULL;
         rc = segment_load(log, firsts[i], &s, rec);
         if (rc && i + 1 == n && !log->cfg.read_only && header_never_written(log, firsts[i])) {
             /* a roll cut short before its header was durable */

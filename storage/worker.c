@@ -67,11 +67,11 @@ static int prepare_file(log_worker_t *w)
             break;
         }
         size_t n = bytes - off < sizeof zeros ? (size_t)(bytes - off) : sizeof zeros;
-        ssize_t w = pwrite(fd, zeros, n, (off_t)off);
-        if (w < 0 && errno != EINTR)
+        ssize_t written = pwrite(fd, zeros, n, (off_t)off);
+        if (written < 0 && errno != EINTR)
             rc = -errno;
-        else if (w > 0)
-            off += (uint64_t)w;
+        else if (written > 0)
+            off += (uint64_t)written;
     }
     if (rc == 0 && fdatasync(fd) != 0)
         rc = -errno;

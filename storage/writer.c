@@ -134,7 +134,7 @@ void writer_commit(log_t *log, uint64_t need, uint64_t used, uint64_t end_positi
 
 static bool extent_needs_sync(const log_t *log, const extent_t *x)
 {
-    return x->seals || log->cfg.durability == LOG_DURABILITY_ALWAYS;
+    return x->seals || x->segment->fresh || log->cfg.durability == LOG_DURABILITY_ALWAYS;
 }
 
 /* Queues the unfinished extents of b, each with its fdatasync, as one chain. */
@@ -166,6 +166,16 @@ static int submit_wbuf(log_t *log, wbuf_t *b)
             last = sqe;
             sqes++;
             log->stats.fdatasyncs++;
+        }
+        if (x->segment->fresh) {
+            /* the new segment's name in the directory */
+            struct io_uring_sqe *sqe = io_uring_get_sqe(&log->ring);
+            assert(sqe);
+            io_uring_prep_fsync(sqe, log->dir_fd, 0);
+            io_uring_sqe_set_data64(sqe, op_data(OP_SYNC, i));
+            sqe->flags |= IOSQE_IO_LINK;
+            last = sqe;
+            sqes++;
         }
     }
     if (sqes == 0)
@@ -315,6 +325,7 @@ static int rollback(log_t *log, int error)
         rc = zero_region(first, offset, zero_to);
     log->head_position = position;
     log->head_checksum = b->start_checksum;
+    idcache_forget_from(&log->ids, position);
     log->pending_ids.count = 0;
     log->pending_ids.start = 0;
     log->pending_ids.base = position;
@@ -351,8 +362,10 @@ static int finish_write(log_t *log)
     log->pending_bytes -= b->len;
     log->written_position = b->end_position;
     log->written_checksum = b->end_checksum;
-    for (uint32_t i = 0; i < b->extent_count; i++)
+    for (uint32_t i = 0; i < b->extent_count; i++) {
         b->extents[i].segment->durable_offset = b->extents[i].file_offset + b->extents[i].len;
+        b->extents[i].segment->fresh = false;
+    }
     if (log->cfg.durability == LOG_DURABILITY_ALWAYS)
         log->synced_position = b->end_position;
     for (uint32_t i = 0; i < b->extent_count; i++) {

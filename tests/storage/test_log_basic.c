@@ -1466,7 +1466,7 @@ START_TEST(appends_over_pending_bytes_max_are_busy_until_written) {
     cfg.pending_bytes_max = 64 * 1024;
     log_t *log = open_cfg(&cfg);
     static uint8_t data[8192];
-    memset(data, 'b', sizeof data);
+    tu_fill(data, sizeof data, 8192, false); /* incompressible: 8 KiB each on disk */
     static async_slot_t slots[64];
     memset(slots, 0, sizeof slots);
     uint32_t accepted = 0;
