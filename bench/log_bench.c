@@ -42,7 +42,10 @@
 #define BENCH_BUILD_INFLIGHT 32u          /* appends in flight when building */
 #define BENCH_ALL_CHUNK 10000u            /* max_count of one $all read call */
 #define BENCH_NAME_BYTES 40u              /* "order-<20 digits>" and NUL */
-#define BENCH_PAYLOAD_POOL_BYTES (1u << 20)
+/* Event data are consecutive slices of a pool of random bytes. The pool is
+ * larger than any batch can be (write_bytes_max), so no slice repeats within a
+ * batch and LZ4 finds nothing to gain in the data itself. */
+#define BENCH_PAYLOAD_POOL_BYTES (2u * LOG_WRITE_BYTES_MAX_DEFAULT)
 #define BENCH_EVENT_TYPE "OrderPlaced"
 #define BENCH_TARGET_STREAM "order-target"
 #define BENCH_TARGET_ID UINT64_MAX
@@ -65,6 +68,8 @@ typedef struct {
     uint64_t events_per_stream; /* P (read) */
     uint64_t repeat;
     uint64_t segment_bytes;     /* 0: the engine's default */
+    uint64_t compress_threshold_bytes;
+    bool compress_threshold_set;
     bool unclean;
     bool cleanup;
 } bench_opts_t;
@@ -93,23 +98,24 @@ static uint64_t bench_rand(void)
 
 static uint8_t *bench_pool;
 static size_t bench_pool_bytes;
+static size_t bench_pool_next; /* offset of the next slice */
 static uint64_t bench_id_nonce;
 static uint64_t bench_id_next;
 
-/* Fills the payload pool: event data are slices of it at random offsets. */
+/* Fills the payload pool with random bytes. */
 static int bench_payload_init(uint64_t event_bytes_max)
 {
     bench_rng_state ^= bench_now_ns() ^ ((uint64_t)getpid() << 32);
     if (bench_rng_state == 0)
         bench_rng_state = 1;
     bench_id_nonce = bench_rand();
-    bench_pool_bytes = BENCH_PAYLOAD_POOL_BYTES + event_bytes_max + 8;
+    bench_pool_bytes = BENCH_PAYLOAD_POOL_BYTES + event_bytes_max;
     bench_pool = malloc(bench_pool_bytes);
     if (bench_pool == NULL)
         return -ENOMEM;
-    for (size_t i = 0; i + 8 <= bench_pool_bytes; i += 8) {
+    for (size_t i = 0; i < bench_pool_bytes; i += 8) {
         uint64_t r = bench_rand();
-        memcpy(bench_pool + i, &r, 8);
+        memcpy(bench_pool + i, &r, bench_pool_bytes - i < 8 ? bench_pool_bytes - i : 8);
     }
     return 0;
 }
@@ -124,7 +130,10 @@ static void bench_event_fill(log_event_in_t *ev, uint64_t event_bytes)
     ev->type_len = sizeof(BENCH_EVENT_TYPE) - 1;
     ev->metadata = NULL;
     ev->metadata_len = 0;
-    ev->data = bench_pool + bench_rand() % BENCH_PAYLOAD_POOL_BYTES;
+    if (bench_pool_next + event_bytes > bench_pool_bytes)
+        bench_pool_next = 0;
+    ev->data = bench_pool + bench_pool_next;
+    bench_pool_next += event_bytes;
     ev->data_len = event_bytes;
     ev->timestamp_ns = 0;
 }
@@ -391,8 +400,9 @@ static bool name_ends_with(const char *name, const char *suffix)
     return n >= s && strcmp(name + n - s, suffix) == 0;
 }
 
-/* Removes the files of a log (LOCK, *.seg, *.idx, *.tmp) and then the
- * directory itself; anything else is left alone, and so is the directory. */
+/* Removes the files of a log (LOCK, *.seg, *.idx, *.tmp, prepared.*) and
+ * then the directory itself; anything else is left alone, and so is the
+ * directory. */
 static int dir_cleanup(const char *path)
 {
     DIR *d = opendir(path);
@@ -404,7 +414,7 @@ static int dir_cleanup(const char *path)
     while ((e = readdir(d)) != NULL) {
         const char *n = e->d_name;
         if (strcmp(n, "LOCK") != 0 && !name_ends_with(n, ".seg") && !name_ends_with(n, ".idx") &&
-            !name_ends_with(n, ".tmp"))
+            !name_ends_with(n, ".tmp") && strncmp(n, "prepared.", 9) != 0)
             continue;
         snprintf(file, sizeof file, "%s/%s", path, n);
         if (unlink(file) != 0 && rc == 0)
@@ -428,6 +438,8 @@ static void bench_config(const bench_opts_t *o, log_config_t *cfg, log_durabilit
         cfg->interval_ms = interval_ms;
     if (o->segment_bytes != 0)
         cfg->segment_bytes = o->segment_bytes;
+    if (o->compress_threshold_set)
+        cfg->compress_threshold_bytes = (uint32_t)o->compress_threshold_bytes;
 }
 
 static void print_recovery(const char *indent, const log_recovery_t *rec)
@@ -453,8 +465,16 @@ static int bench_open(const log_config_t *cfg, log_t **log, log_recovery_t *rec)
 
 /* ---- building a log for reopen and read ----------------------------------- */
 
-/* Which stream event i of the log being built belongs to. */
-typedef uint64_t (*stream_of_fn)(const void *ctx, uint64_t i);
+/* The shape of a log being built: which stream event i belongs to, and how
+ * many events stream id has among events [0, i). The builder appends with
+ * exact expected versions: with "any" the engine scans up to
+ * idempotency_scan_max earlier ids of every stream in the batch, which is
+ * what the append mode measures, not what building a log should cost. */
+typedef struct {
+    uint64_t (*stream_of)(const void *ctx, uint64_t i);
+    uint64_t (*count_before)(const void *ctx, uint64_t id, uint64_t i);
+    const void *ctx;
+} log_shape_t;
 
 static void stream_name(char *buf, uint64_t id)
 {
@@ -466,14 +486,14 @@ static void stream_name(char *buf, uint64_t id)
 
 /* Fills slot s with events [first, first + n) of the log, grouped by stream
  * (an append names each stream once). */
-static void build_fill(bench_slot_t *s, uint64_t first, uint32_t n, stream_of_fn stream_of,
-                       const void *ctx, uint64_t event_bytes)
+static void build_fill(bench_slot_t *s, uint64_t first, uint32_t n, const log_shape_t *shape,
+                       uint64_t event_bytes)
 {
     uint32_t count[BENCH_BUILD_BATCH_EVENTS];
     uint32_t which[BENCH_BUILD_BATCH_EVENTS];
     s->stream_count = 0;
     for (uint32_t i = 0; i < n; i++) {
-        uint64_t id = stream_of(ctx, first + i);
+        uint64_t id = shape->stream_of(shape->ctx, first + i);
         uint32_t k = 0;
         while (k < s->stream_count && s->stream_ids[k] != id)
             k++;
@@ -491,7 +511,8 @@ static void build_fill(bench_slot_t *s, uint64_t first, uint32_t n, stream_of_fn
         stream_name(s->names[k], s->stream_ids[k]);
         sa->stream = s->names[k];
         sa->stream_len = strlen(s->names[k]);
-        sa->expected_version = LOG_EXPECT_ANY;
+        uint64_t before = shape->count_before(shape->ctx, s->stream_ids[k], first);
+        sa->expected_version = before == 0 ? LOG_EXPECT_NO_STREAM : (int64_t)before - 1;
         sa->events = &s->events[start];
         sa->event_count = count[k];
         s->stream_fill[k] = start;
@@ -504,7 +525,7 @@ static void build_fill(bench_slot_t *s, uint64_t first, uint32_t n, stream_of_fn
 /* Appends `total` events (durability none, BENCH_BUILD_BATCH_EVENTS per
  * append), then closes the log unless close_log is false (a crash stand-in:
  * the caller then exits without closing). */
-static int build_log(const bench_opts_t *o, uint64_t total, stream_of_fn stream_of, const void *ctx,
+static int build_log(const bench_opts_t *o, uint64_t total, const log_shape_t *shape,
                      bool close_log)
 {
     log_config_t cfg;
@@ -533,7 +554,7 @@ static int build_log(const bench_opts_t *o, uint64_t total, stream_of_fn stream_
         while (next < total && (s = pool_take(&pool)) != NULL) {
             uint64_t left = total - next;
             uint32_t n = left < BENCH_BUILD_BATCH_EVENTS ? (uint32_t)left : BENCH_BUILD_BATCH_EVENTS;
-            build_fill(s, next, n, stream_of, ctx, o->event_bytes);
+            build_fill(s, next, n, shape, o->event_bytes);
             rc = pool_submit(&pool, s);
             if (rc == LOG_EBUSY) {
                 busy++;
@@ -585,15 +606,14 @@ out_close:
 
 /* Builds the log in a child process that exits without log_close(), as a
  * crash would leave it (written, not synced: the page cache keeps it). */
-static int build_log_unclean(const bench_opts_t *o, uint64_t total, stream_of_fn stream_of,
-                             const void *ctx)
+static int build_log_unclean(const bench_opts_t *o, uint64_t total, const log_shape_t *shape)
 {
     fflush(stdout);
     pid_t pid = fork();
     if (pid < 0)
         return -errno;
     if (pid == 0) {
-        int rc = build_log(o, total, stream_of, ctx, false);
+        int rc = build_log(o, total, shape, false);
         fflush(stdout);
         _exit(rc < 0 ? 1 : 0);
     }
@@ -745,10 +765,18 @@ static uint64_t reopen_stream_of(const void *ctx, uint64_t i)
     return i % o->streams;
 }
 
+/* Events j < i with j % M == id. */
+static uint64_t reopen_count_before(const void *ctx, uint64_t id, uint64_t i)
+{
+    const bench_opts_t *o = ctx;
+    return i > id ? (i - id - 1) / o->streams + 1 : 0;
+}
+
 static int run_reopen(const bench_opts_t *o)
 {
-    int rc = o->unclean ? build_log_unclean(o, o->events, reopen_stream_of, o)
-                        : build_log(o, o->events, reopen_stream_of, o, true);
+    log_shape_t shape = {reopen_stream_of, reopen_count_before, o};
+    int rc = o->unclean ? build_log_unclean(o, o->events, &shape)
+                        : build_log(o, o->events, &shape, true);
     if (rc < 0)
         return rc;
     uint64_t *open_ns = calloc(o->repeat, sizeof *open_ns);
@@ -815,6 +843,17 @@ static uint64_t read_stream_of(const void *ctx, uint64_t i)
     if (i % l->stride == l->stride - 1 && i / l->stride < l->target)
         return BENCH_TARGET_ID;
     return i - before;
+}
+
+/* The target has min(P, i / stride) events before i; every other stream has
+ * one event, which is at or after i whenever it is in the batch at i. */
+static uint64_t read_count_before(const void *ctx, uint64_t id, uint64_t i)
+{
+    const read_layout_t *l = ctx;
+    if (id != BENCH_TARGET_ID)
+        return 0;
+    uint64_t before = i / l->stride;
+    return before < l->target ? before : l->target;
 }
 
 typedef struct {
@@ -917,7 +956,8 @@ static int run_read(const bench_opts_t *o)
     read_layout_t layout = {.others = o->streams - 1, .target = o->events_per_stream};
     uint64_t total = layout.others + layout.target;
     layout.stride = total / layout.target;
-    int rc = build_log(o, total, read_stream_of, &layout, true);
+    log_shape_t shape = {read_stream_of, read_count_before, &layout};
+    int rc = build_log(o, total, &shape, true);
     if (rc < 0)
         return rc;
     log_config_t cfg;
@@ -968,6 +1008,9 @@ static void usage(FILE *f)
         "                     it empty or missing)\n"
         "  --event-bytes B    data bytes per event (default: 256 append, 100 others)\n"
         "  --segment-bytes X  segment size (default: the engine's, 256Mi)\n"
+        "  --compress-threshold-bytes X\n"
+        "                     LZ4-compress batch bodies of at least X bytes\n"
+        "                     (default: the engine's, 4096; 0: never)\n"
         "  --cleanup          remove the log's files and DIR at the end\n"
         "  --help\n"
         "numbers take k/m/g (10^3..) or Ki/Mi/Gi (2^10..) suffixes.\n",
@@ -1009,7 +1052,8 @@ bad:
 
 enum {
     OPT_DIR = 256, OPT_EPA, OPT_INFLIGHT, OPT_EVENT_BYTES, OPT_SECONDS, OPT_DURABILITY,
-    OPT_STREAMS, OPT_EVENTS, OPT_EPS, OPT_REPEAT, OPT_SEGMENT_BYTES, OPT_UNCLEAN, OPT_CLEANUP,
+    OPT_STREAMS, OPT_EVENTS, OPT_EPS, OPT_REPEAT, OPT_SEGMENT_BYTES, OPT_COMPRESS, OPT_UNCLEAN,
+    OPT_CLEANUP,
 };
 
 static const struct option bench_long_options[] = {
@@ -1024,6 +1068,7 @@ static const struct option bench_long_options[] = {
     {"events-per-stream", required_argument, NULL, OPT_EPS},
     {"repeat", required_argument, NULL, OPT_REPEAT},
     {"segment-bytes", required_argument, NULL, OPT_SEGMENT_BYTES},
+    {"compress-threshold-bytes", required_argument, NULL, OPT_COMPRESS},
     {"unclean", no_argument, NULL, OPT_UNCLEAN},
     {"cleanup", no_argument, NULL, OPT_CLEANUP},
     {"help", no_argument, NULL, 'h'},
@@ -1069,6 +1114,10 @@ static int parse_option(int c, const char *arg, bench_opts_t *o, bool *streams_s
     case OPT_SEGMENT_BYTES:
         return parse_count("segment-bytes", arg, LOG_SEGMENT_BYTES_MIN, LOG_SEGMENT_BYTES_MAX,
                            &o->segment_bytes);
+    case OPT_COMPRESS:
+        o->compress_threshold_set = true;
+        return parse_count("compress-threshold-bytes", arg, 0, UINT32_MAX,
+                           &o->compress_threshold_bytes);
     case OPT_UNCLEAN: o->unclean = true; return 0;
     case OPT_CLEANUP: o->cleanup = true; return 0;
     case 'h': return 1;

@@ -10,6 +10,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,9 +23,7 @@
 
 static char g_dir[512];
 
-static void dir_setup(void) {
-    ck_assert_int_eq(tu_dir_make(g_dir, sizeof g_dir), 0);
-}
+static void dir_setup(void) { ck_assert_int_eq(tu_dir_make(g_dir, sizeof g_dir), 0); }
 
 static void dir_teardown(void) { (void)tu_dir_remove(g_dir); }
 
@@ -206,7 +205,8 @@ START_TEST(a_zero_timestamp_becomes_the_time_of_the_append) {
     simple_events_t se;
     int64_t before = realtime_ns();
     log_append_result_t res;
-    ck_assert_int_eq(tu_append(log, "s-1", LOG_EXPECT_ANY, simple_events(&se, 1, 1, "t"), 1, &res), 0);
+    ck_assert_int_eq(tu_append(log, "s-1", LOG_EXPECT_ANY, simple_events(&se, 1, 1, "t"), 1, &res),
+                     0);
     int64_t after = realtime_ns();
     tu_events_t evs = {0};
     ck_assert_int_eq(tu_read_all(log, "s-1", 0, false, 10, NULL, &evs, NULL), 0);
@@ -377,12 +377,21 @@ START_TEST(a_wrong_version_in_one_stream_fails_the_whole_batch) {
 
     simple_events_t ea, eb, ec;
     log_stream_append_t sa[3] = {
-        {.stream = "a-1", .stream_len = 3, .expected_version = 1,
-         .events = simple_events(&ea, 10, 2, "t"), .event_count = 2},
-        {.stream = "b-1", .stream_len = 3, .expected_version = 0, /* actual: 2 */
-         .events = simple_events(&eb, 11, 1, "t"), .event_count = 1},
-        {.stream = "c-1", .stream_len = 3, .expected_version = LOG_EXPECT_NO_STREAM,
-         .events = simple_events(&ec, 12, 1, "t"), .event_count = 1},
+        {.stream = "a-1",
+         .stream_len = 3,
+         .expected_version = 1,
+         .events = simple_events(&ea, 10, 2, "t"),
+         .event_count = 2},
+        {.stream = "b-1",
+         .stream_len = 3,
+         .expected_version = 0, /* actual: 2 */
+         .events = simple_events(&eb, 11, 1, "t"),
+         .event_count = 1},
+        {.stream = "c-1",
+         .stream_len = 3,
+         .expected_version = LOG_EXPECT_NO_STREAM,
+         .events = simple_events(&ec, 12, 1, "t"),
+         .event_count = 1},
     };
     log_append_t req = {.streams = sa, .stream_count = 3};
 
@@ -419,10 +428,16 @@ START_TEST(a_multi_stream_batch_takes_positions_in_request_order) {
     log_t *log = open_dir(SEG_SMALL, true);
     simple_events_t ea, eb;
     log_stream_append_t sa[2] = {
-        {.stream = "b-1", .stream_len = 3, .expected_version = LOG_EXPECT_NO_STREAM,
-         .events = simple_events(&ea, 1, 2, "t"), .event_count = 2},
-        {.stream = "a-1", .stream_len = 3, .expected_version = LOG_EXPECT_NO_STREAM,
-         .events = simple_events(&eb, 2, 3, "t"), .event_count = 3},
+        {.stream = "b-1",
+         .stream_len = 3,
+         .expected_version = LOG_EXPECT_NO_STREAM,
+         .events = simple_events(&ea, 1, 2, "t"),
+         .event_count = 2},
+        {.stream = "a-1",
+         .stream_len = 3,
+         .expected_version = LOG_EXPECT_NO_STREAM,
+         .events = simple_events(&eb, 2, 3, "t"),
+         .event_count = 3},
     };
     log_append_t req = {.streams = sa, .stream_count = 2};
     log_append_result_t res;
@@ -505,6 +520,25 @@ START_TEST(a_retry_with_expect_any_of_the_last_events_is_idempotent) {
 }
 END_TEST
 
+START_TEST(a_retry_with_expect_any_is_recognised_beyond_the_stream_scan_by_the_window) {
+    log_config_t cfg;
+    tu_config(&cfg, g_dir, SEG_MEDIUM, true);
+    cfg.idempotency_scan_max = 4;
+    log_t *log = open_cfg(&cfg);
+    log_append_result_t res, retry;
+    ck_assert_int_eq(tu_append_simple(log, "s-1", LOG_EXPECT_ANY, 1, 2, &res), 0);
+    uint64_t original = res.first_position;
+    for (uint32_t i = 0; i < 40; i++)
+        ck_assert_int_eq(tu_append_simple(log, "s-1", LOG_EXPECT_ANY, 100 + i, 1, &res), 0);
+    uint64_t head = head_of(log);
+    ck_assert_int_eq(tu_append_simple(log, "s-1", LOG_EXPECT_ANY, 1, 2, &retry), 0);
+    ck_assert(retry.idempotent);
+    ck_assert_uint_eq(retry.first_position, original);
+    ck_assert_uint_eq(head_of(log), head);
+    close_log(log);
+}
+END_TEST
+
 START_TEST(a_retry_survives_reopening_the_log) {
     log_t *log = open_dir(SEG_SMALL, true);
     log_append_result_t res, retry;
@@ -573,8 +607,11 @@ static log_t *log_with_one_event(void) {
 START_TEST(an_empty_stream_name_is_a_bad_request) {
     log_t *log = log_with_one_event();
     simple_events_t se;
-    log_stream_append_t sa = {.stream = "", .stream_len = 0, .expected_version = LOG_EXPECT_ANY,
-                              .events = simple_events(&se, 2, 1, "t"), .event_count = 1};
+    log_stream_append_t sa = {.stream = "",
+                              .stream_len = 0,
+                              .expected_version = LOG_EXPECT_ANY,
+                              .events = simple_events(&se, 2, 1, "t"),
+                              .event_count = 1};
     log_append_t req = {.streams = &sa, .stream_count = 1};
     assert_refused(log, &req, LOG_EBAD_REQUEST);
     close_log(log);
@@ -586,9 +623,11 @@ START_TEST(a_stream_name_starting_with_dollar_is_a_bad_request) {
     simple_events_t se;
     const char *names[] = {"$all", "$ce-s", "$s-1"};
     for (size_t i = 0; i < 3; i++) {
-        log_stream_append_t sa = {.stream = names[i], .stream_len = strlen(names[i]),
+        log_stream_append_t sa = {.stream = names[i],
+                                  .stream_len = strlen(names[i]),
                                   .expected_version = LOG_EXPECT_ANY,
-                                  .events = simple_events(&se, 2 + i, 1, "t"), .event_count = 1};
+                                  .events = simple_events(&se, 2 + i, 1, "t"),
+                                  .event_count = 1};
         log_append_t req = {.streams = &sa, .stream_count = 1};
         assert_refused(log, &req, LOG_EBAD_REQUEST);
     }
@@ -600,10 +639,16 @@ START_TEST(a_stream_with_zero_events_is_a_bad_request) {
     log_t *log = log_with_one_event();
     simple_events_t se;
     log_stream_append_t sa[2] = {
-        {.stream = "s-1", .stream_len = 3, .expected_version = LOG_EXPECT_ANY,
-         .events = simple_events(&se, 2, 1, "t"), .event_count = 1},
-        {.stream = "s-2", .stream_len = 3, .expected_version = LOG_EXPECT_ANY,
-         .events = se.in, .event_count = 0},
+        {.stream = "s-1",
+         .stream_len = 3,
+         .expected_version = LOG_EXPECT_ANY,
+         .events = simple_events(&se, 2, 1, "t"),
+         .event_count = 1},
+        {.stream = "s-2",
+         .stream_len = 3,
+         .expected_version = LOG_EXPECT_ANY,
+         .events = se.in,
+         .event_count = 0},
     };
     log_append_t req = {.streams = sa, .stream_count = 2};
     assert_refused(log, &req, LOG_EBAD_REQUEST);
@@ -616,8 +661,11 @@ END_TEST
 START_TEST(an_append_of_zero_streams_is_a_bad_request) {
     log_t *log = log_with_one_event();
     simple_events_t se;
-    log_stream_append_t sa = {.stream = "s-1", .stream_len = 3, .expected_version = LOG_EXPECT_ANY,
-                              .events = simple_events(&se, 2, 1, "t"), .event_count = 1};
+    log_stream_append_t sa = {.stream = "s-1",
+                              .stream_len = 3,
+                              .expected_version = LOG_EXPECT_ANY,
+                              .events = simple_events(&se, 2, 1, "t"),
+                              .event_count = 1};
     log_append_t req = {.streams = &sa, .stream_count = 0};
     assert_refused(log, &req, LOG_EBAD_REQUEST);
     close_log(log);
@@ -628,10 +676,16 @@ START_TEST(the_same_stream_twice_in_one_append_is_a_bad_request) {
     log_t *log = log_with_one_event();
     simple_events_t ea, eb;
     log_stream_append_t sa[2] = {
-        {.stream = "s-2", .stream_len = 3, .expected_version = LOG_EXPECT_ANY,
-         .events = simple_events(&ea, 2, 1, "t"), .event_count = 1},
-        {.stream = "s-2", .stream_len = 3, .expected_version = LOG_EXPECT_ANY,
-         .events = simple_events(&eb, 3, 1, "t"), .event_count = 1},
+        {.stream = "s-2",
+         .stream_len = 3,
+         .expected_version = LOG_EXPECT_ANY,
+         .events = simple_events(&ea, 2, 1, "t"),
+         .event_count = 1},
+        {.stream = "s-2",
+         .stream_len = 3,
+         .expected_version = LOG_EXPECT_ANY,
+         .events = simple_events(&eb, 3, 1, "t"),
+         .event_count = 1},
     };
     log_append_t req = {.streams = sa, .stream_count = 2};
     assert_refused(log, &req, LOG_EBAD_REQUEST);
@@ -646,8 +700,11 @@ START_TEST(an_empty_event_type_is_a_bad_request) {
     simple_events(&se, 2, 2, "t");
     se.in[1].type = "";
     se.in[1].type_len = 0;
-    log_stream_append_t sa = {.stream = "s-2", .stream_len = 3, .expected_version = LOG_EXPECT_ANY,
-                              .events = se.in, .event_count = 2};
+    log_stream_append_t sa = {.stream = "s-2",
+                              .stream_len = 3,
+                              .expected_version = LOG_EXPECT_ANY,
+                              .events = se.in,
+                              .event_count = 2};
     log_append_t req = {.streams = &sa, .stream_count = 1};
     assert_refused(log, &req, LOG_EBAD_REQUEST);
     assert_stream_missing(log, "s-2");
@@ -665,13 +722,20 @@ START_TEST(an_event_over_event_bytes_max_is_too_large) {
     memset(data, 'd', sizeof data);
     log_event_in_t ev[2] = {
         {.type = "t", .type_len = 1, .data = "x", .data_len = 1},
-        {.type = "t", .type_len = 1, .metadata = meta, .metadata_len = 400, .data = data,
+        {.type = "t",
+         .type_len = 1,
+         .metadata = meta,
+         .metadata_len = 400,
+         .data = data,
          .data_len = 601}, /* 1001 bytes */
     };
     tu_id(ev[0].id, 1, 0);
     tu_id(ev[1].id, 1, 1);
-    log_stream_append_t sa = {.stream = "s-1", .stream_len = 3, .expected_version = LOG_EXPECT_ANY,
-                              .events = ev, .event_count = 2};
+    log_stream_append_t sa = {.stream = "s-1",
+                              .stream_len = 3,
+                              .expected_version = LOG_EXPECT_ANY,
+                              .events = ev,
+                              .event_count = 2};
     log_append_t req = {.streams = &sa, .stream_count = 1};
     assert_refused(log, &req, LOG_ETOO_LARGE);
     assert_stream_missing(log, "s-1");
@@ -696,14 +760,128 @@ START_TEST(a_batch_over_batch_events_max_is_too_large) {
     cfg.batch_events_max = 4;
     log_t *log = open_cfg(&cfg);
     simple_events_t se;
-    log_stream_append_t sa = {.stream = "s-1", .stream_len = 3, .expected_version = LOG_EXPECT_ANY,
-                              .events = simple_events(&se, 1, 5, "t"), .event_count = 5};
+    log_stream_append_t sa = {.stream = "s-1",
+                              .stream_len = 3,
+                              .expected_version = LOG_EXPECT_ANY,
+                              .events = simple_events(&se, 1, 5, "t"),
+                              .event_count = 5};
     log_append_t req = {.streams = &sa, .stream_count = 1};
     assert_refused(log, &req, LOG_ETOO_LARGE);
     sa.event_count = 4;
     log_append_result_t res;
     ck_assert_int_eq(log_append_wait(log, &req, &res), 0);
     ck_assert_uint_eq(res.event_count, 4);
+    close_log(log);
+}
+END_TEST
+
+START_TEST(a_batch_over_write_bytes_max_is_too_large) {
+    log_config_t cfg;
+    tu_config(&cfg, g_dir, SEG_MEDIUM, true);
+    cfg.write_bytes_max = 16 * 1024;
+    cfg.compress_threshold_bytes = 0;
+    log_t *log = open_cfg(&cfg);
+    static uint8_t data[3][8000];
+    log_event_in_t ev[3];
+    memset(ev, 0, sizeof ev);
+    for (int i = 0; i < 3; i++) {
+        tu_fill(data[i], sizeof data[i], 30 + i, false);
+        tu_id(ev[i].id, 30, i);
+        ev[i].type = "Big";
+        ev[i].type_len = 3;
+        ev[i].data = data[i];
+        ev[i].data_len = sizeof data[i];
+    }
+    log_stream_append_t sa = {.stream = "big-1",
+                              .stream_len = 5,
+                              .expected_version = LOG_EXPECT_ANY,
+                              .events = ev,
+                              .event_count = 3};
+    log_append_t req = {.streams = &sa, .stream_count = 1};
+    assert_refused(log, &req, LOG_ETOO_LARGE);
+    /* one of them fits */
+    sa.event_count = 1;
+    log_append_result_t res;
+    ck_assert_int_eq(log_append_wait(log, &req, &res), 0);
+    close_log(log);
+}
+END_TEST
+
+START_TEST(a_batch_larger_than_a_segment_is_too_large) {
+    log_config_t cfg;
+    tu_config(&cfg, g_dir, SEG_SMALL, false);
+    cfg.compress_threshold_bytes = 0;
+    log_t *log = open_cfg(&cfg);
+    static uint8_t data[9][8000];
+    log_event_in_t ev[9];
+    memset(ev, 0, sizeof ev);
+    for (int i = 0; i < 9; i++) {
+        tu_fill(data[i], sizeof data[i], 40 + i, false);
+        tu_id(ev[i].id, 40, i);
+        ev[i].type = "Big";
+        ev[i].type_len = 3;
+        ev[i].data = data[i];
+        ev[i].data_len = sizeof data[i];
+    }
+    log_stream_append_t sa = {.stream = "big-1",
+                              .stream_len = 5,
+                              .expected_version = LOG_EXPECT_ANY,
+                              .events = ev,
+                              .event_count = 9}; /* 72 000 bytes > 64 KiB segment */
+    log_append_t req = {.streams = &sa, .stream_count = 1};
+    assert_refused(log, &req, LOG_ETOO_LARGE);
+    /* a batch that fills most of a segment still goes in, in a segment of its own */
+    sa.event_count = 7;
+    log_append_result_t res;
+    ck_assert_int_eq(tu_append_simple(log, "small-1", LOG_EXPECT_ANY, 1, 1, &res), 0);
+    ck_assert_int_eq(log_append_wait(log, &req, &res), 0);
+    ck_assert_int_eq(tu_append_simple(log, "small-1", LOG_EXPECT_ANY, 2, 1, &res), 0);
+    tu_events_t evs = {0};
+    ck_assert_int_eq(tu_read_all(log, "$all", 0, false, 100, NULL, &evs, NULL), 0);
+    ck_assert_uint_eq(evs.n, 9);
+    for (int i = 0; i < 7; i++) ck_assert(memcmp(evs.v[1 + i].data, data[i], sizeof data[i]) == 0);
+    tu_events_clear(&evs);
+    close_log(log);
+}
+END_TEST
+
+START_TEST(names_and_types_at_their_length_limits_are_accepted_and_over_them_refused) {
+    log_t *log = log_with_one_event();
+    static char name[LOG_STREAM_NAME_BYTES_MAX + 2];
+    static char type[LOG_TYPE_BYTES_MAX + 2];
+    memset(name, 'n', sizeof name - 1);
+    memset(type, 'T', sizeof type - 1);
+    log_event_in_t ev = {.type = type, .type_len = LOG_TYPE_BYTES_MAX, .data = "x", .data_len = 1};
+    tu_id(ev.id, 50, 0);
+    log_stream_append_t sa = {.stream = name,
+                              .stream_len = LOG_STREAM_NAME_BYTES_MAX,
+                              .expected_version = LOG_EXPECT_ANY,
+                              .events = &ev,
+                              .event_count = 1};
+    log_append_t req = {.streams = &sa, .stream_count = 1};
+    log_append_result_t res;
+    ck_assert_int_eq(log_append_wait(log, &req, &res), 0);
+    tu_events_t evs = {0};
+    log_read_t rd = {.stream = name, .stream_len = LOG_STREAM_NAME_BYTES_MAX, .max_count = 10};
+    log_read_result_t rr;
+    ck_assert_int_eq(log_read(log, &rd, tu_collect, &evs, &rr), 0);
+    ck_assert_uint_eq(evs.n, 1);
+    ck_assert_uint_eq(evs.v[0].stream_len, LOG_STREAM_NAME_BYTES_MAX);
+    ck_assert_uint_eq(evs.v[0].type_len, LOG_TYPE_BYTES_MAX);
+    tu_events_clear(&evs);
+
+    uint64_t head = head_of(log);
+    tu_id(ev.id, 51, 0);
+    sa.stream_len = LOG_STREAM_NAME_BYTES_MAX + 1;
+    int rc = log_append_wait(log, &req, &res);
+    ck_assert_msg(rc == LOG_EBAD_REQUEST || rc == LOG_ETOO_LARGE, "a %u-byte name: %d",
+                  LOG_STREAM_NAME_BYTES_MAX + 1, rc);
+    sa.stream_len = 3;
+    ev.type_len = LOG_TYPE_BYTES_MAX + 1;
+    rc = log_append_wait(log, &req, &res);
+    ck_assert_msg(rc == LOG_EBAD_REQUEST || rc == LOG_ETOO_LARGE, "a %u-byte type: %d",
+                  LOG_TYPE_BYTES_MAX + 1, rc);
+    ck_assert_uint_eq(head_of(log), head);
     close_log(log);
 }
 END_TEST
@@ -801,10 +979,10 @@ END_TEST
 /* order-1, other-1, order-2, orderx, orderx-1, order-1 ... in that order. */
 static log_t *log_with_categories(bool prepare) {
     log_t *log = open_dir(SEG_SMALL, prepare);
-    const char *streams[] = {"order-1", "other-1", "order-2", "orderx", "orderx-1", "order-1",
-                             "order-2", "other-1", "order-3", "order-1"};
-    const char *types[] = {"OrderPlaced", "Other", "OrderPlaced", "X", "X",
-                           "OrderPaid",   "OrderPaid", "Other", "OrderPlaced", "OrderShipped"};
+    const char *streams[] = {"order-1", "other-1", "order-2", "orderx",  "orderx-1",
+                             "order-1", "order-2", "other-1", "order-3", "order-1"};
+    const char *types[] = {"OrderPlaced", "Other", "OrderPlaced", "X",           "X", "OrderPaid",
+                           "OrderPaid",   "Other", "OrderPlaced", "OrderShipped"};
     for (uint32_t i = 0; i < 10; i++) {
         simple_events_t se;
         log_append_result_t res;
@@ -992,9 +1170,8 @@ static void append_rolling(log_t *log, uint64_t tag) {
         for (uint32_t i = 0; i < n; i++) {
             uint64_t k = done + i;
             size_t len = 200 + (size_t)tu_rand_below(&rng, 2000);
-            ck_assert_int_eq(tu_event_make(&evs[i], tag, k, "Rolled", 16, len, tag * 1000003 + k,
-                                           false),
-                             0);
+            ck_assert_int_eq(
+                tu_event_make(&evs[i], tag, k, "Rolled", 16, len, tag * 1000003 + k, false), 0);
             in[i] = tu_event_in(&evs[i]);
         }
         char stream[32];
@@ -1065,7 +1242,9 @@ static void segments_roll_and_read_back(bool prepare) {
     close_log(log);
 }
 
-START_TEST(segments_roll_and_read_back_with_prepared_segments) { segments_roll_and_read_back(true); }
+START_TEST(segments_roll_and_read_back_with_prepared_segments) {
+    segments_roll_and_read_back(true);
+}
 END_TEST
 
 START_TEST(segments_roll_and_read_back_without_prepared_segments) {
@@ -1254,18 +1433,20 @@ START_TEST(durability_parse_accepts_the_documented_names) {
 END_TEST
 
 START_TEST(durability_parse_rejects_other_text) {
-    const char *bad[] = {"bogus", "", "always ", "interval:", "interval:x", "interval:25ms", "nonee"};
+    const char *bad[] = {"bogus",         "",     "always ", "interval:", "interval:x",
+                         "interval:25ms", "nonee"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         log_durability_t mode = LOG_DURABILITY_NONE;
         uint32_t ms = 5;
-        ck_assert_msg(log_durability_parse(bad[i], &mode, &ms) == LOG_EBAD_REQUEST, "accepted \"%s\"",
-                      bad[i]);
+        ck_assert_msg(log_durability_parse(bad[i], &mode, &ms) == LOG_EBAD_REQUEST,
+                      "accepted \"%s\"", bad[i]);
     }
 }
 END_TEST
 
 START_TEST(durability_names_round_trip) {
-    log_durability_t modes[] = {LOG_DURABILITY_ALWAYS, LOG_DURABILITY_INTERVAL, LOG_DURABILITY_NONE};
+    log_durability_t modes[] = {LOG_DURABILITY_ALWAYS, LOG_DURABILITY_INTERVAL,
+                                LOG_DURABILITY_NONE};
     for (size_t i = 0; i < 3; i++) {
         log_durability_t back;
         uint32_t ms = 0;
@@ -1278,8 +1459,68 @@ START_TEST(durability_names_round_trip) {
 }
 END_TEST
 
+static uint64_t fdatasyncs_of(log_t *log) {
+    log_stats_t st;
+    log_stats(log, &st);
+    return st.fdatasyncs;
+}
+
+START_TEST(durability_always_syncs_before_each_acknowledgement) {
+    log_t *log = open_dir(SEG_MEDIUM, true);
+    log_append_result_t res;
+    uint64_t before = fdatasyncs_of(log);
+    for (uint32_t i = 0; i < 30; i++) {
+        ck_assert_int_eq(tu_append_simple(log, "d-1", LOG_EXPECT_ANY, i, 1, &res), 0);
+        ck_assert_uint_ge(fdatasyncs_of(log), before + i + 1);
+    }
+    close_log(log);
+}
+END_TEST
+
+START_TEST(durability_none_acknowledges_without_fdatasync) {
+    log_config_t cfg;
+    tu_config(&cfg, g_dir, SEG_MEDIUM, true);
+    cfg.durability = LOG_DURABILITY_NONE;
+    log_t *log = open_cfg(&cfg);
+    log_append_result_t res;
+    /* the first write into a new segment may be synced with it (a roll) */
+    ck_assert_int_eq(tu_append_simple(log, "d-1", LOG_EXPECT_ANY, 1000, 1, &res), 0);
+    uint64_t before = fdatasyncs_of(log);
+    for (uint32_t i = 0; i < 30; i++)
+        ck_assert_int_eq(tu_append_simple(log, "d-1", LOG_EXPECT_ANY, i, 1, &res), 0);
+    ck_assert_uint_eq(fdatasyncs_of(log), before); /* no roll happened */
+    tu_events_t evs = {0};
+    ck_assert_int_eq(tu_read_all(log, "d-1", 0, false, 100, NULL, &evs, NULL), 0);
+    ck_assert_uint_eq(evs.n, 31);
+    tu_events_clear(&evs);
+    close_log(log);
+}
+END_TEST
+
+START_TEST(durability_interval_syncs_at_most_once_per_interval) {
+    log_config_t cfg;
+    tu_config(&cfg, g_dir, SEG_MEDIUM, true);
+    cfg.durability = LOG_DURABILITY_INTERVAL;
+    cfg.interval_ms = 50;
+    log_t *log = open_cfg(&cfg);
+    log_append_result_t res;
+    uint64_t before = fdatasyncs_of(log);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (uint32_t i = 0; i < 200; i++)
+        ck_assert_int_eq(tu_append_simple(log, "d-1", LOG_EXPECT_ANY, i, 1, &res), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    uint64_t syncs = fdatasyncs_of(log) - before;
+    ck_assert_msg((double)syncs <= ms / 50.0 + 2.0,
+                  "%" PRIu64 " fdatasyncs in %.1f ms at a 50 ms interval", syncs, ms);
+    close_log(log);
+}
+END_TEST
+
 START_TEST(every_durability_mode_appends_and_reopens) {
-    log_durability_t modes[] = {LOG_DURABILITY_ALWAYS, LOG_DURABILITY_INTERVAL, LOG_DURABILITY_NONE};
+    log_durability_t modes[] = {LOG_DURABILITY_ALWAYS, LOG_DURABILITY_INTERVAL,
+                                LOG_DURABILITY_NONE};
     for (size_t m = 0; m < 3; m++) {
         char dir[512];
         ck_assert_int_eq(tu_dir_make(dir, sizeof dir), 0);
@@ -1383,8 +1624,10 @@ static void submit_async(log_t *log, async_slot_t *slots, uint64_t tag) {
         ev.data_len = (size_t)len;
         char stream[16];
         snprintf(stream, sizeof stream, "async-%u", i % 7);
-        log_stream_append_t sa = {.stream = stream, .stream_len = strlen(stream),
-                                  .expected_version = LOG_EXPECT_ANY, .events = &ev,
+        log_stream_append_t sa = {.stream = stream,
+                                  .stream_len = strlen(stream),
+                                  .expected_version = LOG_EXPECT_ANY,
+                                  .events = &ev,
                                   .event_count = 1};
         log_append_t req = {.streams = &sa, .stream_count = 1};
         log_append_result_t failure;
@@ -1474,8 +1717,10 @@ START_TEST(appends_over_pending_bytes_max_are_busy_until_written) {
     for (uint32_t i = 0; i < 64; i++) {
         log_event_in_t ev = {.type = "B", .type_len = 1, .data = data, .data_len = sizeof data};
         tu_id(ev.id, 9, i);
-        log_stream_append_t sa = {.stream = "busy-1", .stream_len = 6,
-                                  .expected_version = LOG_EXPECT_ANY, .events = &ev,
+        log_stream_append_t sa = {.stream = "busy-1",
+                                  .stream_len = 6,
+                                  .expected_version = LOG_EXPECT_ANY,
+                                  .events = &ev,
                                   .event_count = 1};
         log_append_t req = {.streams = &sa, .stream_count = 1};
         log_append_result_t failure;
@@ -1501,9 +1746,18 @@ START_TEST(appends_over_pending_bytes_max_are_busy_until_written) {
 END_TEST
 
 START_TEST(strerror_names_every_engine_error) {
-    int codes[] = {LOG_EWRONG_VERSION, LOG_EIDEMPOTENCY, LOG_EBAD_REQUEST, LOG_ETOO_LARGE,
-                   LOG_EBUSY,          LOG_ECORRUPT,     LOG_ELOCKED,      LOG_EFORMAT,
-                   LOG_ENOT_FOUND,     LOG_ECLOSING,     -EIO,             -ENOSPC};
+    int codes[] = {LOG_EWRONG_VERSION,
+                   LOG_EIDEMPOTENCY,
+                   LOG_EBAD_REQUEST,
+                   LOG_ETOO_LARGE,
+                   LOG_EBUSY,
+                   LOG_ECORRUPT,
+                   LOG_ELOCKED,
+                   LOG_EFORMAT,
+                   LOG_ENOT_FOUND,
+                   LOG_ECLOSING,
+                   -EIO,
+                   -ENOSPC};
     size_t n = sizeof codes / sizeof codes[0];
     for (size_t i = 0; i < n; i++) {
         const char *s = log_strerror(codes[i]);
@@ -1522,58 +1776,70 @@ static Suite *basic_suite(void) {
         const char *name;
         const TTest *tests[16];
     } groups[] = {
-        {"open", {an_empty_log_opens_reads_nothing_and_closes, log_close_of_null_is_a_no_op,
-                  log_open_creates_a_missing_directory, strerror_names_every_engine_error}},
-        {"append", {an_appended_event_reads_back_with_every_field,
-                    a_zero_timestamp_becomes_the_time_of_the_append,
-                    empty_metadata_and_data_read_back_empty,
-                    versions_count_from_zero_within_each_stream,
-                    a_multi_stream_batch_takes_positions_in_request_order}},
-        {"expected_version", {expect_any_appends_at_whatever_version,
-                              expect_no_stream_succeeds_on_a_new_stream,
-                              expect_no_stream_on_an_existing_stream_is_wrong_version,
-                              expect_stream_exists_on_a_missing_stream_is_wrong_version,
-                              expect_stream_exists_on_an_existing_stream_appends,
-                              exact_expected_version_that_matches_appends,
-                              exact_expected_version_that_differs_is_wrong_version_with_actual,
-                              a_wrong_version_in_one_stream_fails_the_whole_batch}},
-        {"idempotency", {a_retry_at_the_same_expected_version_returns_the_original_result,
-                         an_immediate_retry_of_a_new_stream_is_idempotent,
-                         a_retry_with_expect_any_of_the_last_events_is_idempotent,
-                         a_retry_survives_reopening_the_log,
-                         a_retry_whose_later_ids_differ_is_an_idempotency_error}},
-        {"bad_request", {an_empty_stream_name_is_a_bad_request,
-                         a_stream_name_starting_with_dollar_is_a_bad_request,
-                         a_stream_with_zero_events_is_a_bad_request,
-                         an_append_of_zero_streams_is_a_bad_request,
-                         the_same_stream_twice_in_one_append_is_a_bad_request,
-                         an_empty_event_type_is_a_bad_request,
-                         an_event_over_event_bytes_max_is_too_large,
-                         a_batch_over_batch_events_max_is_too_large}},
-        {"read", {a_forward_stream_read_starts_at_a_version_and_stops_at_max_count,
-                  a_backward_stream_read_from_the_end_returns_the_newest_first,
-                  reading_a_missing_stream_is_not_found,
-                  a_category_read_returns_its_streams_in_position_order,
-                  a_category_read_from_a_position_starts_there,
-                  all_reads_every_event_from_a_position}},
-        {"filter", {a_type_list_filters_a_stream_read, a_type_prefix_filters_a_category_read,
-                    a_filter_keeps_types_in_the_list_or_with_the_prefix_on_all,
-                    a_filtered_read_counts_only_delivered_events_against_max_count}},
-        {"segments", {segments_roll_and_read_back_with_prepared_segments,
-                      segments_roll_and_read_back_without_prepared_segments,
-                      segment_files_are_named_after_their_first_position,
-                      reopening_keeps_stream_versions_and_the_head_position,
-                      streams_each_visits_every_stream_but_no_category}},
-        {"compression", {compressed_batches_read_back_identical,
-                         incompressible_data_reads_back_identical_with_compression_on}},
-        {"durability", {durability_parse_accepts_the_documented_names,
-                        durability_parse_rejects_other_text, durability_names_round_trip,
-                        every_durability_mode_appends_and_reopens}},
-        {"locking", {a_second_open_of_an_open_log_is_locked_out,
-                     a_read_only_open_reads_while_the_writer_holds_the_lock}},
-        {"async", {async_appends_complete_once_each_in_order_sharing_fdatasyncs,
-                   log_poll_reports_the_completions_it_ran, close_completes_every_accepted_append,
-                   appends_over_pending_bytes_max_are_busy_until_written}},
+        {"open",
+         {an_empty_log_opens_reads_nothing_and_closes, log_close_of_null_is_a_no_op,
+          log_open_creates_a_missing_directory, strerror_names_every_engine_error}},
+        {"append",
+         {an_appended_event_reads_back_with_every_field,
+          a_zero_timestamp_becomes_the_time_of_the_append, empty_metadata_and_data_read_back_empty,
+          versions_count_from_zero_within_each_stream,
+          a_multi_stream_batch_takes_positions_in_request_order}},
+        {"expected_version",
+         {expect_any_appends_at_whatever_version, expect_no_stream_succeeds_on_a_new_stream,
+          expect_no_stream_on_an_existing_stream_is_wrong_version,
+          expect_stream_exists_on_a_missing_stream_is_wrong_version,
+          expect_stream_exists_on_an_existing_stream_appends,
+          exact_expected_version_that_matches_appends,
+          exact_expected_version_that_differs_is_wrong_version_with_actual,
+          a_wrong_version_in_one_stream_fails_the_whole_batch}},
+        {"idempotency",
+         {a_retry_at_the_same_expected_version_returns_the_original_result,
+          an_immediate_retry_of_a_new_stream_is_idempotent,
+          a_retry_with_expect_any_of_the_last_events_is_idempotent,
+          a_retry_with_expect_any_is_recognised_beyond_the_stream_scan_by_the_window,
+          a_retry_survives_reopening_the_log,
+          a_retry_whose_later_ids_differ_is_an_idempotency_error}},
+        {"bad_request",
+         {an_empty_stream_name_is_a_bad_request,
+          a_stream_name_starting_with_dollar_is_a_bad_request,
+          a_stream_with_zero_events_is_a_bad_request, an_append_of_zero_streams_is_a_bad_request,
+          the_same_stream_twice_in_one_append_is_a_bad_request,
+          an_empty_event_type_is_a_bad_request, an_event_over_event_bytes_max_is_too_large,
+          a_batch_over_batch_events_max_is_too_large, a_batch_over_write_bytes_max_is_too_large,
+          a_batch_larger_than_a_segment_is_too_large,
+          names_and_types_at_their_length_limits_are_accepted_and_over_them_refused}},
+        {"read",
+         {a_forward_stream_read_starts_at_a_version_and_stops_at_max_count,
+          a_backward_stream_read_from_the_end_returns_the_newest_first,
+          reading_a_missing_stream_is_not_found,
+          a_category_read_returns_its_streams_in_position_order,
+          a_category_read_from_a_position_starts_there, all_reads_every_event_from_a_position}},
+        {"filter",
+         {a_type_list_filters_a_stream_read, a_type_prefix_filters_a_category_read,
+          a_filter_keeps_types_in_the_list_or_with_the_prefix_on_all,
+          a_filtered_read_counts_only_delivered_events_against_max_count}},
+        {"segments",
+         {segments_roll_and_read_back_with_prepared_segments,
+          segments_roll_and_read_back_without_prepared_segments,
+          segment_files_are_named_after_their_first_position,
+          reopening_keeps_stream_versions_and_the_head_position,
+          streams_each_visits_every_stream_but_no_category}},
+        {"compression",
+         {compressed_batches_read_back_identical,
+          incompressible_data_reads_back_identical_with_compression_on}},
+        {"durability",
+         {durability_parse_accepts_the_documented_names, durability_parse_rejects_other_text,
+          durability_names_round_trip, durability_always_syncs_before_each_acknowledgement,
+          durability_none_acknowledges_without_fdatasync,
+          durability_interval_syncs_at_most_once_per_interval,
+          every_durability_mode_appends_and_reopens}},
+        {"locking",
+         {a_second_open_of_an_open_log_is_locked_out,
+          a_read_only_open_reads_while_the_writer_holds_the_lock}},
+        {"async",
+         {async_appends_complete_once_each_in_order_sharing_fdatasyncs,
+          log_poll_reports_the_completions_it_ran, close_completes_every_accepted_append,
+          appends_over_pending_bytes_max_are_busy_until_written}},
     };
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
         TCase *tc = tcase_create(groups[g].name);

@@ -45,9 +45,9 @@
 /* ---- batches derived from a seed ----------------------------------------- */
 
 typedef struct {
-    uint32_t count;                  /* events, 1..BATCH_EVENTS_MAX */
-    uint32_t stream_count;           /* 1 or 2 */
-    uint32_t split;                  /* events of the first stream */
+    uint32_t count;        /* events, 1..BATCH_EVENTS_MAX */
+    uint32_t stream_count; /* 1 or 2 */
+    uint32_t split;        /* events of the first stream */
     uint32_t streams[2];
     uint32_t data_len[BATCH_EVENTS_MAX];
 } shape_t;
@@ -57,15 +57,17 @@ static void shape_of(uint64_t seed, shape_t *sh) {
     memset(sh, 0, sizeof *sh);
     sh->count = 1 + (uint32_t)tu_rand_below(&rng, BATCH_EVENTS_MAX);
     sh->stream_count = (sh->count >= 2 && tu_rand_below(&rng, 3) == 0) ? 2 : 1;
-    sh->split = sh->stream_count == 2 ? 1 + (uint32_t)tu_rand_below(&rng, sh->count - 1) : sh->count;
+    sh->split =
+        sh->stream_count == 2 ? 1 + (uint32_t)tu_rand_below(&rng, sh->count - 1) : sh->count;
     sh->streams[0] = (uint32_t)tu_rand_below(&rng, CRASH_STREAMS);
-    sh->streams[1] = (sh->streams[0] + 1 + (uint32_t)tu_rand_below(&rng, CRASH_STREAMS - 1)) %
-                     CRASH_STREAMS;
+    sh->streams[1] =
+        (sh->streams[0] + 1 + (uint32_t)tu_rand_below(&rng, CRASH_STREAMS - 1)) % CRASH_STREAMS;
     for (uint32_t i = 0; i < sh->count; i++) {
         uint64_t r = tu_rand_below(&rng, 10);
-        sh->data_len[i] = r == 0   ? EVENT_DATA_MAX / 2 + (uint32_t)tu_rand_below(&rng, EVENT_DATA_MAX / 2)
-                          : r == 1 ? 300 + (uint32_t)tu_rand_below(&rng, 2000)
-                                   : (uint32_t)tu_rand_below(&rng, 300);
+        sh->data_len[i] =
+            r == 0   ? EVENT_DATA_MAX / 2 + (uint32_t)tu_rand_below(&rng, EVENT_DATA_MAX / 2)
+            : r == 1 ? 300 + (uint32_t)tu_rand_below(&rng, 2000)
+                     : (uint32_t)tu_rand_below(&rng, 300);
     }
 }
 
@@ -133,8 +135,8 @@ static uint32_t g_inflight;
 static void child_cb(void *ctx, const log_append_result_t *res) {
     child_slot_t *slot = ctx;
     if (res->status != 0) _exit(20); /* an I/O error: the parent reports it */
-    ack_t a = {.first_position = res->first_position, .event_count = res->event_count,
-               .seed = slot->seed};
+    ack_t a = {
+        .first_position = res->first_position, .event_count = res->event_count, .seed = slot->seed};
     if (res->event_count != slot->batch.sh.count) _exit(21);
     if (write(g_ack_fd, &a, sizeof a) != (ssize_t)sizeof a) _exit(22);
     slot->busy = false;
@@ -223,47 +225,47 @@ static uint32_t g_round;
 static void walk_log(log_t *log, seenvec_t *found) {
     tu_events_t evs = {0};
     int rc = tu_read_all(log, "$all", 0, false, 1000, NULL, &evs, NULL);
-    ck_assert_msg(rc == 0, CTX_FMT "read $all: %d %s", CTX, rc, log_strerror(rc));
+    tu_require(rc == 0, CTX_FMT "read $all: %d %s", CTX, rc, log_strerror(rc));
     log_stats_t st;
     log_stats(log, &st);
-    ck_assert_msg(st.head_position == evs.n, CTX_FMT "head %" PRIu64 " but $all has %zu events", CTX,
-                  st.head_position, evs.n);
+    tu_require(st.head_position == evs.n, CTX_FMT "head %" PRIu64 " but $all has %zu events", CTX,
+               st.head_position, evs.n);
     int64_t next_version[CRASH_STREAMS] = {0};
     static batch_t want;
     size_t k = 0;
     while (k < evs.n) {
         const tu_read_event_t *e = &evs.v[k];
-        ck_assert_msg(e->position == k, CTX_FMT "position %" PRIu64 " at index %zu", CTX,
-                      e->position, k);
-        ck_assert_msg(e->metadata_len == 24, CTX_FMT "metadata of %zu: %zu bytes", CTX, k,
-                      e->metadata_len);
+        tu_require(e->position == k, CTX_FMT "position %" PRIu64 " at index %zu", CTX, e->position,
+                   k);
+        tu_require(e->metadata_len == 24, CTX_FMT "metadata of %zu: %zu bytes", CTX, k,
+                   e->metadata_len);
         uint64_t seed = 0, second = 0;
         for (int i = 7; i >= 0; i--) {
             seed = (seed << 8) | e->metadata[i];
             second = (second << 8) | e->metadata[8 + i];
         }
-        ck_assert_msg((uint32_t)second == 0, CTX_FMT "a batch starts mid-way at position %zu", CTX, k);
+        tu_require((uint32_t)second == 0, CTX_FMT "a batch starts mid-way at position %zu", CTX, k);
         batch_build(&want, seed);
-        ck_assert_msg(want.sh.count == (uint32_t)(second >> 32), CTX_FMT "batch size at %zu", CTX, k);
-        ck_assert_msg(k + want.sh.count <= evs.n,
-                      CTX_FMT "partial batch at the end: %zu of %u events at %zu", CTX, evs.n - k,
-                      want.sh.count, k);
+        tu_require(want.sh.count == (uint32_t)(second >> 32), CTX_FMT "batch size at %zu", CTX, k);
+        tu_require(k + want.sh.count <= evs.n,
+                   CTX_FMT "partial batch at the end: %zu of %u events at %zu", CTX, evs.n - k,
+                   want.sh.count, k);
         for (uint32_t i = 0; i < want.sh.count; i++) {
             const tu_read_event_t *x = &evs.v[k + i];
             uint32_t s = i < want.sh.split ? 0 : 1;
-            ck_assert_msg(memcmp(x->id, want.in[i].id, 16) == 0,
-                          CTX_FMT "batch %" PRIx64 " event %u: id differs (partial batch?)", CTX,
-                          seed, i);
-            ck_assert_msg(memcmp(x->metadata, want.meta[i], 24) == 0, CTX_FMT "metadata differs",
-                          CTX);
-            ck_assert_str_eq(x->stream, want.names[s]);
-            ck_assert_msg(x->data_len == want.in[i].data_len &&
-                              memcmp(x->data, want.data[i], x->data_len) == 0,
-                          CTX_FMT "batch %" PRIx64 " event %u: data differs", CTX, seed, i);
+            tu_require(memcmp(x->id, want.in[i].id, 16) == 0,
+                       CTX_FMT "batch %" PRIx64 " event %u: id differs (partial batch?)", CTX, seed,
+                       i);
+            tu_require(memcmp(x->metadata, want.meta[i], 24) == 0, CTX_FMT "metadata differs", CTX);
+            tu_require(strcmp(x->stream, want.names[s]) == 0, CTX_FMT "stream %s, want %s", CTX,
+                       x->stream, want.names[s]);
+            tu_require(x->data_len == want.in[i].data_len &&
+                           memcmp(x->data, want.data[i], x->data_len) == 0,
+                       CTX_FMT "batch %" PRIx64 " event %u: data differs", CTX, seed, i);
             uint32_t sid = want.sh.streams[s];
-            ck_assert_msg(x->version == next_version[sid],
-                          CTX_FMT "%s: version %" PRId64 ", want %" PRId64, CTX, x->stream,
-                          x->version, next_version[sid]);
+            tu_require(x->version == next_version[sid],
+                       CTX_FMT "%s: version %" PRId64 ", want %" PRId64, CTX, x->stream, x->version,
+                       next_version[sid]);
             next_version[sid]++;
         }
         seen_push(found, seed, k, want.sh.count);
@@ -272,8 +274,8 @@ static void walk_log(log_t *log, seenvec_t *found) {
     tu_events_clear(&evs);
     qsort(found->v, found->n, sizeof *found->v, cmp_seen);
     for (size_t i = 1; i < found->n; i++)
-        ck_assert_msg(found->v[i].seed != found->v[i - 1].seed,
-                      CTX_FMT "batch %" PRIx64 " is in the log twice", CTX, found->v[i].seed);
+        tu_require(found->v[i].seed != found->v[i - 1].seed,
+                   CTX_FMT "batch %" PRIx64 " is in the log twice", CTX, found->v[i].seed);
     for (uint32_t s = 0; s < CRASH_STREAMS; s++) {
         char name[32];
         stream_name(name, sizeof name, s);
@@ -282,7 +284,7 @@ static void walk_log(log_t *log, seenvec_t *found) {
         if (next_version[s] == 0)
             ck_assert_int_eq(vrc, LOG_ENOT_FOUND);
         else
-            ck_assert_msg(vrc == 0 && v == next_version[s] - 1, CTX_FMT "version of %s", CTX, name);
+            tu_require(vrc == 0 && v == next_version[s] - 1, CTX_FMT "version of %s", CTX, name);
     }
 }
 
@@ -349,30 +351,32 @@ START_TEST(acknowledged_batches_survive_sigkill_and_no_batch_is_partial) {
         log_t *log = NULL;
         log_recovery_t rec;
         int rc = log_open(&cfg, &log, &rec);
-        ck_assert_msg(rc == 0, CTX_FMT "log_open after SIGKILL: %d %s (%s)", CTX, rc, log_strerror(rc),
-                      rec.problem);
+        ck_assert_msg(rc == 0, CTX_FMT "log_open after SIGKILL: %d %s (%s)", CTX, rc,
+                      log_strerror(rc), rec.problem);
         torn_rounds += rec.torn_bytes_cut > 0;
         seenvec_t found = {0};
         walk_log(log, &found);
         qsort(acked.v, acked.n, sizeof *acked.v, cmp_seen);
         for (size_t i = 0; i < acked.n; i++) {
             const seen_t *f = seen_find(&found, acked.v[i].seed);
-            ck_assert_msg(f != NULL, CTX_FMT "acknowledged batch %" PRIx64 " at %" PRIu64 " is lost",
-                          CTX, acked.v[i].seed, acked.v[i].first_position);
-            ck_assert_msg(f->first_position == acked.v[i].first_position && f->count == acked.v[i].count,
-                          CTX_FMT "batch %" PRIx64 " at %" PRIu64 "+%u, acknowledged at %" PRIu64 "+%u",
-                          CTX, f->seed, f->first_position, f->count, acked.v[i].first_position,
-                          acked.v[i].count);
+            tu_require(f != NULL, CTX_FMT "acknowledged batch %" PRIx64 " at %" PRIu64 " is lost",
+                       CTX, acked.v[i].seed, acked.v[i].first_position);
+            tu_require(
+                f->first_position == acked.v[i].first_position && f->count == acked.v[i].count,
+                CTX_FMT "batch %" PRIx64 " at %" PRIu64 "+%u, acknowledged at %" PRIu64 "+%u", CTX,
+                f->seed, f->first_position, f->count, acked.v[i].first_position, acked.v[i].count);
         }
         for (size_t i = 0; i < durable.n; i++) {
             const seen_t *f = seen_find(&found, durable.v[i].seed);
-            ck_assert_msg(f != NULL && f->first_position == durable.v[i].first_position,
-                          CTX_FMT "batch %" PRIx64 " recovered earlier is gone", CTX, durable.v[i].seed);
+            tu_require(f != NULL && f->first_position == durable.v[i].first_position,
+                       CTX_FMT "batch %" PRIx64 " recovered earlier is gone", CTX,
+                       durable.v[i].seed);
         }
         uint64_t events = 0;
         for (size_t i = 0; i < found.n; i++) events += found.v[i].count;
-        ck_assert_msg(rec.events == events, CTX_FMT "recovery reports %" PRIu64 " events, the log has %" PRIu64,
-                      CTX, rec.events, events);
+        ck_assert_msg(rec.events == events,
+                      CTX_FMT "recovery reports %" PRIu64 " events, the log has %" PRIu64, CTX,
+                      rec.events, events);
         free(durable.v);
         durable = found;
 
@@ -389,9 +393,10 @@ START_TEST(acknowledged_batches_survive_sigkill_and_no_batch_is_partial) {
         ck_assert_int_eq(log_close(log), 0);
         rounds++;
     }
-    printf("test_log_crash: %u rounds, %u acknowledged batches, %zu batches in the log, %u torn tails "
-           "cut\n",
-           rounds, acks_total, durable.n, torn_rounds);
+    printf(
+        "test_log_crash: %u rounds, %u acknowledged batches, %zu batches in the log, %u torn tails "
+        "cut\n",
+        rounds, acks_total, durable.n, torn_rounds);
     ck_assert_uint_ge(rounds, 5);
     ck_assert_uint_gt(acks_total, 0);
     free(acked.v);

@@ -42,20 +42,21 @@ static pev_t g_model[MODEL_MAX];
 static uint64_t g_events;
 
 static void event_expect(uint64_t position, const tu_read_event_t *e) {
-    ck_assert_msg(position < g_events, "position %" PRIu64 " was never written", position);
+    tu_require(position < g_events, "position %" PRIu64 " was never written", position);
     const pev_t *p = &g_model[position];
     uint8_t id[16];
     tu_id(id, 0xda, position);
     char stream[16];
     snprintf(stream, sizeof stream, "dmg-%u", p->stream);
-    ck_assert_uint_eq(e->position, position);
-    ck_assert_msg(memcmp(e->id, id, 16) == 0, "wrong id at %" PRIu64, position);
-    ck_assert_str_eq(e->stream, stream);
-    ck_assert_uint_eq(e->data_len, p->data_len);
+    tu_require(e->position == position, "position %" PRIu64 ", want %" PRIu64, e->position,
+               position);
+    tu_require(memcmp(e->id, id, 16) == 0, "wrong id at %" PRIu64, position);
+    tu_require(strcmp(e->stream, stream) == 0, "stream %s at %" PRIu64, e->stream, position);
+    tu_require(e->data_len == p->data_len, "data length at %" PRIu64, position);
     uint8_t *want = malloc(p->data_len + 1);
-    ck_assert_ptr_nonnull(want);
+    tu_require(want != NULL, "out of memory");
     tu_fill(want, p->data_len, position * 7919 + 1, p->compressible);
-    ck_assert_msg(memcmp(want, e->data, p->data_len) == 0, "wrong data at %" PRIu64, position);
+    tu_require(memcmp(want, e->data, p->data_len) == 0, "wrong data at %" PRIu64, position);
     free(want);
 }
 
@@ -79,9 +80,9 @@ static void append_known(log_t *log, uint64_t *rng, size_t bytes, uint32_t len_m
             p->data_len = len_min + (uint32_t)tu_rand_below(rng, len_span);
             p->compressible = tu_rand_below(rng, 4) == 0;
             p->version = versions[stream]++;
-            ck_assert_int_eq(
-                tu_event_make(&ev[i], 0xda, pos, "Dmg", 0, p->data_len, pos * 7919 + 1, p->compressible),
-                0);
+            ck_assert_int_eq(tu_event_make(&ev[i], 0xda, pos, "Dmg", 0, p->data_len, pos * 7919 + 1,
+                                           p->compressible),
+                             0);
             in[i] = tu_event_in(&ev[i]);
             written += p->data_len;
         }
@@ -211,7 +212,9 @@ static void torn_tail_is_cut(bool prepare) {
         log_event_in_t in[3];
         for (uint32_t i = 0; i < 3; i++) {
             uint64_t pos = g_events + i;
-            g_model[pos] = (pev_t){.stream = 1, .data_len = 150 + 40 * i, .compressible = i == 1,
+            g_model[pos] = (pev_t){.stream = 1,
+                                   .data_len = 150 + 40 * i,
+                                   .compressible = i == 1,
                                    .version = -1 /* not read by stream */};
             ck_assert_int_eq(tu_event_make(&ev[i], 0xda, pos, "Dmg", 0, g_model[pos].data_len,
                                            pos * 7919 + 1, g_model[pos].compressible),
@@ -258,8 +261,9 @@ static void torn_tail_is_cut(bool prepare) {
         spill(last, work, seg_len);
         (void)unlink(idx);
         log = open_ok(&cfg, &rec);
-        ck_assert_msg(rec.events == before_last, "zeroed from +%" PRIu64 ": %" PRIu64 " events, want %" PRIu64,
-                      k - start, rec.events, before_last);
+        ck_assert_msg(rec.events == before_last,
+                      "zeroed from +%" PRIu64 ": %" PRIu64 " events, want %" PRIu64, k - start,
+                      rec.events, before_last);
         log_stats_t st;
         log_stats(log, &st);
         ck_assert_uint_eq(st.head_position, before_last);
@@ -376,8 +380,8 @@ static void expect_positions(log_t *log, uint64_t bad_first, uint64_t bad_end, u
             bool bad = p >= bad_first && p < bad_end;
             bool maybe = p >= maybe_first && p < maybe_end;
             if (bad) {
-                ck_assert_msg(rc == LOG_ECORRUPT, "damaged position %" PRIu64 " read through %s: %d", p,
-                              how, rc);
+                ck_assert_msg(rc == LOG_ECORRUPT,
+                              "damaged position %" PRIu64 " read through %s: %d", p, how, rc);
                 failed++;
             } else if (maybe && rc == LOG_ECORRUPT) {
                 failed++;
@@ -446,7 +450,9 @@ START_TEST(a_flipped_bit_in_a_sealed_batch_checksum_fails_its_events_only) {
     int nb = batches_of(g_segs[1], batches, 4096);
     ck_assert_int_ge(nb, 8);
     const batch_at_t victim = batches[3];
-    ck_assert_int_eq(tu_file_flip(g_segs[1], victim.offset + offsetof(batch_header_t, header_checksum) + 3, 6), 0);
+    ck_assert_int_eq(
+        tu_file_flip(g_segs[1], victim.offset + offsetof(batch_header_t, header_checksum) + 3, 6),
+        0);
     log_recovery_t rec;
     log_t *log = open_ok(&cfg, &rec);
     uint64_t bf = victim.h.first_position, be = bf + victim.h.event_count;
@@ -506,7 +512,8 @@ START_TEST(a_flipped_bit_in_event_data_fails_that_event_and_never_returns_wrong_
     expect_read_stops(log, stream, pos, pos + 1);
     /* backwards reads meet it too */
     tu_events_t evs = {0};
-    ck_assert_int_eq(tu_read_all(log, "$all", LOG_READ_END, true, 100, NULL, &evs, NULL), LOG_ECORRUPT);
+    ck_assert_int_eq(tu_read_all(log, "$all", LOG_READ_END, true, 100, NULL, &evs, NULL),
+                     LOG_ECORRUPT);
     for (size_t i = 0; i < evs.n; i++) {
         ck_assert_uint_gt(evs.v[i].position, pos);
         event_expect(evs.v[i].position, &evs.v[i]);
@@ -551,9 +558,13 @@ START_TEST(a_damaged_index_file_falls_back_to_scanning) {
     uint8_t *pristine = slurp(idx, &len);
     ck_assert_uint_gt(len, sizeof(index_header_t));
     /* header fields, the first entry, the middle, the last byte */
-    const uint64_t offsets[] = {0, 12, offsetof(index_header_t, end_offset) + 1,
-                                offsetof(index_header_t, header_checksum), sizeof(index_header_t) + 3,
-                                len / 2, len - 1};
+    const uint64_t offsets[] = {0,
+                                12,
+                                offsetof(index_header_t, end_offset) + 1,
+                                offsetof(index_header_t, header_checksum),
+                                sizeof(index_header_t) + 3,
+                                len / 2,
+                                len - 1};
     for (size_t i = 0; i < sizeof offsets / sizeof offsets[0]; i++) {
         spill(idx, pristine, len);
         ck_assert_int_eq(tu_file_flip(idx, offsets[i], (unsigned)i % 8), 0);
@@ -602,7 +613,8 @@ START_TEST(a_missing_index_file_falls_back_to_scanning) {
     ck_assert_uint_eq(rec.events, g_events);
     ck_assert_uint_gt(rec.index_files_loaded, 0);
     ck_assert_msg(rec.bytes_scanned < cfg.segment_bytes,
-                  "the second open scanned %" PRIu64 " bytes: indices were not rewritten", rec.bytes_scanned);
+                  "the second open scanned %" PRIu64 " bytes: indices were not rewritten",
+                  rec.bytes_scanned);
     expect_all_exactly(log, g_events);
     ck_assert_int_eq(log_close(log), 0);
 }
@@ -644,8 +656,8 @@ START_TEST(damage_followed_by_valid_batches_beyond_one_write_is_corruption_not_a
     log_t *bad = NULL;
     memset(&rec, 0, sizeof rec);
     int rc = log_open(&cfg, &bad, &rec);
-    ck_assert_msg(rc == LOG_ECORRUPT, "log_open over mid-tail damage: %d %s (%s)", rc, log_strerror(rc),
-                  rec.problem);
+    ck_assert_msg(rc == LOG_ECORRUPT, "log_open over mid-tail damage: %d %s (%s)", rc,
+                  log_strerror(rc), rec.problem);
     ck_assert_ptr_null(bad);
     /* the problem names the segment and the offset of the damage */
     const char *base = strrchr(seg, '/') + 1;
@@ -658,10 +670,10 @@ START_TEST(damage_followed_by_valid_batches_beyond_one_write_is_corruption_not_a
     snprintf(hex, sizeof hex, "%" PRIx64, victim.offset);
     snprintf(flip_dec, sizeof flip_dec, "%" PRIu64, flip_at);
     snprintf(flip_hex, sizeof flip_hex, "%" PRIx64, flip_at);
-    ck_assert_msg(strstr(rec.problem, dec) || strstr(rec.problem, hex) || strstr(rec.problem, flip_dec) ||
-                      strstr(rec.problem, flip_hex),
-                  "problem \"%s\" does not name offset %s (or the damaged byte %s)", rec.problem, dec,
-                  flip_dec);
+    ck_assert_msg(strstr(rec.problem, dec) || strstr(rec.problem, hex) ||
+                      strstr(rec.problem, flip_dec) || strstr(rec.problem, flip_hex),
+                  "problem \"%s\" does not name offset %s (or the damaged byte %s)", rec.problem,
+                  dec, flip_dec);
 
     /* a failed open destroys nothing: undo the flip and everything is back */
     ck_assert_int_eq(tu_file_flip(seg, flip_at, 3), 0);
@@ -684,13 +696,13 @@ START_TEST(a_damaged_segment_header_fails_the_open_naming_the_segment) {
     log_recovery_t rec;
     memset(&rec, 0, sizeof rec);
     int rc = log_open(&cfg, &log, &rec);
-    ck_assert_msg(rc == LOG_ECORRUPT || rc == LOG_EFORMAT, "open with a damaged segment header: %d %s",
-                  rc, log_strerror(rc));
+    ck_assert_msg(rc == LOG_ECORRUPT || rc == LOG_EFORMAT,
+                  "open with a damaged segment header: %d %s", rc, log_strerror(rc));
     const char *base = strrchr(g_segs[1], '/') + 1;
     char seg_num[32];
     snprintf(seg_num, sizeof seg_num, "%.20s", base);
-    ck_assert_msg(strstr(rec.problem, seg_num) != NULL, "problem \"%s\" does not name %s", rec.problem,
-                  seg_num);
+    ck_assert_msg(strstr(rec.problem, seg_num) != NULL, "problem \"%s\" does not name %s",
+                  rec.problem, seg_num);
 }
 END_TEST
 
@@ -699,8 +711,10 @@ static Suite *damage_suite(void) {
     TCase *torn = tcase_create("torn_tail");
     tcase_add_checked_fixture(torn, dir_setup, dir_teardown);
     tcase_set_timeout(torn, 120);
-    tcase_add_test(torn, a_torn_last_batch_is_cut_back_to_the_earlier_batches_with_prepared_segments);
-    tcase_add_test(torn, a_torn_last_batch_is_cut_back_to_the_earlier_batches_without_prepared_segments);
+    tcase_add_test(torn,
+                   a_torn_last_batch_is_cut_back_to_the_earlier_batches_with_prepared_segments);
+    tcase_add_test(torn,
+                   a_torn_last_batch_is_cut_back_to_the_earlier_batches_without_prepared_segments);
     tcase_add_test(torn, a_torn_tail_reports_the_bytes_cut);
     suite_add_tcase(s, torn);
 
@@ -709,10 +723,12 @@ static Suite *damage_suite(void) {
     tcase_set_timeout(corrupt, 120);
     tcase_add_test(corrupt, a_flipped_bit_in_a_sealed_batch_header_fails_its_events_only);
     tcase_add_test(corrupt, a_flipped_bit_in_a_sealed_batch_checksum_fails_its_events_only);
-    tcase_add_test(corrupt, a_flipped_bit_in_event_data_fails_that_event_and_never_returns_wrong_data);
+    tcase_add_test(corrupt,
+                   a_flipped_bit_in_event_data_fails_that_event_and_never_returns_wrong_data);
     tcase_add_test(corrupt, a_flipped_bit_in_a_record_header_fails_that_event);
     tcase_add_test(corrupt, a_damaged_segment_header_fails_the_open_naming_the_segment);
-    tcase_add_test(corrupt, damage_followed_by_valid_batches_beyond_one_write_is_corruption_not_a_torn_tail);
+    tcase_add_test(corrupt,
+                   damage_followed_by_valid_batches_beyond_one_write_is_corruption_not_a_torn_tail);
     suite_add_tcase(s, corrupt);
 
     TCase *index = tcase_create("index");

@@ -61,10 +61,10 @@ __attribute__((format(printf, 1, 2), noreturn)) static void child_fail(const cha
     _exit(g_check > 0 && g_check < 256 ? g_check : 255);
 }
 
-#define CHECK(cond, ...)                                                                                \
-    do {                                                                                              \
-        g_check++;                                                                                    \
-        if (!(cond)) child_fail(__VA_ARGS__);                                                               \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        g_check++;                                                                                 \
+        if (!(cond)) child_fail(__VA_ARGS__);                                                      \
     } while (0)
 
 /* A batch of `n` events of EVENT_BYTES to stream "io-<tag % 3>", ids (tag, i). */
@@ -84,8 +84,11 @@ static void iobatch_make(iobatch_t *b, uint64_t tag, uint32_t n, int64_t expecte
         b->in[i] = tu_event_in(&b->ev[i]);
     }
     snprintf(b->stream, sizeof b->stream, "io-%u", (unsigned)(tag % 3));
-    b->sa = (log_stream_append_t){.stream = b->stream, .stream_len = strlen(b->stream),
-                                  .expected_version = expected, .events = b->in, .event_count = n};
+    b->sa = (log_stream_append_t){.stream = b->stream,
+                                  .stream_len = strlen(b->stream),
+                                  .expected_version = expected,
+                                  .events = b->in,
+                                  .event_count = n};
     b->req = (log_append_t){.streams = &b->sa, .stream_count = 1};
 }
 
@@ -129,7 +132,8 @@ static int append_one(log_t *log, uint64_t tag, uint32_t n, int64_t expected) {
     int rc = log_append_wait(log, &b.req, &res);
     if (rc == 0) {
         CHECK(g_acked_n < ACKED_MAX, "too many appends");
-        g_acked[g_acked_n++] = (acked_t){.tag = tag, .first_position = res.first_position, .count = n};
+        g_acked[g_acked_n++] =
+            (acked_t){.tag = tag, .first_position = res.first_position, .count = n};
     } else {
         g_failed_tags[g_failed_n++] = tag;
     }
@@ -150,8 +154,9 @@ static void verify_log(log_t *log, const char *when) {
             const tu_read_event_t *e = &evs.v[k];
             uint8_t id[16];
             tu_id(id, g_acked[b].tag, i);
-            CHECK(e->position == g_acked[b].first_position + i, "%s: position %" PRIu64 ", want %" PRIu64,
-                  when, e->position, g_acked[b].first_position + i);
+            CHECK(e->position == g_acked[b].first_position + i,
+                  "%s: position %" PRIu64 ", want %" PRIu64, when, e->position,
+                  g_acked[b].first_position + i);
             CHECK(memcmp(e->id, id, 16) == 0, "%s: id at %" PRIu64 " is not batch %" PRIu64, when,
                   e->position, g_acked[b].tag);
             tu_fill(want, EVENT_BYTES, g_acked[b].tag * 131 + i, false);
@@ -164,8 +169,8 @@ static void verify_log(log_t *log, const char *when) {
         for (uint32_t f = 0; f < g_failed_n; f++) {
             uint64_t tag = 0;
             for (int j = 7; j >= 0; j--) tag = (tag << 8) | evs.v[i].id[j];
-            CHECK(tag != g_failed_tags[f], "%s: an event of failed batch %" PRIu64 " is visible", when,
-                  tag);
+            CHECK(tag != g_failed_tags[f], "%s: an event of failed batch %" PRIu64 " is visible",
+                  when, tag);
         }
     tu_events_clear(&evs);
 }
@@ -186,7 +191,8 @@ static void scenario_fail_then_recover(bool close_right_after) {
     signal(SIGXFSZ, SIG_IGN);
     log_t *log = child_open();
     uint64_t tag = 1;
-    for (int i = 0; i < 5; i++) CHECK(append_one(log, tag++, 3, LOG_EXPECT_ANY) == 0, "first appends");
+    for (int i = 0; i < 5; i++)
+        CHECK(append_one(log, tag++, 3, LOG_EXPECT_ANY) == 0, "first appends");
     set_fsize(FSIZE_LIMIT);
     int rc = append_until_failure(log, &tag);
     CHECK(rc == -EFBIG, "append over RLIMIT_FSIZE: %d %s, want -EFBIG", rc, log_strerror(rc));
@@ -201,7 +207,8 @@ static void scenario_fail_then_recover(bool close_right_after) {
     int64_t acked_v = -1;
     for (uint32_t b = 0; b < g_acked_n; b++)
         if (g_acked[b].tag % 3 == failed_tag % 3) acked_v += g_acked[b].count;
-    CHECK(v == acked_v, "the failed batch's stream is at version %" PRId64 ", want %" PRId64, v, acked_v);
+    CHECK(v == acked_v, "the failed batch's stream is at version %" PRId64 ", want %" PRId64, v,
+          acked_v);
     log_stats_t st;
     log_stats(log, &st);
     CHECK(st.append_errors >= 1, "stats.append_errors is %" PRIu64, st.append_errors);
@@ -217,7 +224,8 @@ static void scenario_fail_then_recover(bool close_right_after) {
         CHECK(rc == 0, "append at the acknowledged version after raising the limit: %d %s", rc,
               log_strerror(rc));
         for (int i = 0; i < 20; i++)
-            CHECK(append_one(log, tag++, 1 + i % 3, LOG_EXPECT_ANY) == 0, "appends after the raise");
+            CHECK(append_one(log, tag++, 1 + i % 3, LOG_EXPECT_ANY) == 0,
+                  "appends after the raise");
         verify_log(log, "after the raise");
     }
     rc = log_close(log);
@@ -251,7 +259,8 @@ static void scenario_group_fails_together(void) {
     signal(SIGXFSZ, SIG_IGN);
     log_t *log = child_open();
     uint64_t tag = 1;
-    for (int i = 0; i < 5; i++) CHECK(append_one(log, tag++, 2, LOG_EXPECT_ANY) == 0, "first appends");
+    for (int i = 0; i < 5; i++)
+        CHECK(append_one(log, tag++, 2, LOG_EXPECT_ANY) == 0, "first appends");
     set_fsize(FSIZE_LIMIT);
     bool failed = false;
     for (int round = 0; round < 60 && !failed; round++) {
@@ -274,8 +283,8 @@ static void scenario_group_fails_together(void) {
             if (slots[i].status == 0) {
                 /* what succeeded precedes what failed, in submission order */
                 CHECK(bad == 0, "append %d succeeded after an earlier one of its group failed", i);
-                g_acked[g_acked_n++] = (acked_t){.tag = slots[i].tag,
-                                                 .first_position = slots[i].first_position, .count = n};
+                g_acked[g_acked_n++] = (acked_t){
+                    .tag = slots[i].tag, .first_position = slots[i].first_position, .count = n};
             } else {
                 CHECK(slots[i].status == -EFBIG, "status %d %s, want -EFBIG", slots[i].status,
                       log_strerror(slots[i].status));
@@ -287,7 +296,8 @@ static void scenario_group_fails_together(void) {
         failed = bad > 0;
     }
     CHECK(failed, "no group commit failed under RLIMIT_FSIZE");
-    fprintf(stderr, "ioerr child: a group commit failed with -EFBIG after %u acknowledged\n", g_acked_n);
+    fprintf(stderr, "ioerr child: a group commit failed with -EFBIG after %u acknowledged\n",
+            g_acked_n);
     verify_log(log, "after the failed group");
     set_fsize(RLIM_INFINITY);
     CHECK(append_one(log, tag++, 2, LOG_EXPECT_ANY) == 0, "append after raising the limit");
@@ -314,8 +324,10 @@ static void run_in_child(void (*scenario)(void)) {
     }
     int status;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    ck_assert_msg(WIFEXITED(status), "the child died of signal %d", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-    ck_assert_msg(WEXITSTATUS(status) == 0, "the child failed check %d (see its stderr)", WEXITSTATUS(status));
+    ck_assert_msg(WIFEXITED(status), "the child died of signal %d",
+                  WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    ck_assert_msg(WEXITSTATUS(status) == 0, "the child failed check %d (see its stderr)",
+                  WEXITSTATUS(status));
 }
 
 static void fail_then_append(void) { scenario_fail_then_recover(false); }
@@ -326,7 +338,9 @@ START_TEST(a_write_over_the_file_size_limit_fails_with_efbig_and_appends_resume_
 }
 END_TEST
 
-START_TEST(a_failed_batch_left_at_the_tail_is_gone_after_reopening) { run_in_child(fail_then_close); }
+START_TEST(a_failed_batch_left_at_the_tail_is_gone_after_reopening) {
+    run_in_child(fail_then_close);
+}
 END_TEST
 
 START_TEST(every_append_of_a_failed_group_commit_reports_the_error) {

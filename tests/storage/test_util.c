@@ -81,7 +81,7 @@ void tu_id(uint8_t id[16], uint64_t a, uint64_t b) {
 
 void tu_fill(void *buf, size_t n, uint64_t seed, bool compressible) {
     static const char *const words[] = {"order ", "placed ", "payment ", "shipped ", "sku-17 ",
-                                        "qty=3 ",  "EUR ",    "ok ",      "\n"};
+                                        "qty=3 ", "EUR ",    "ok ",      "\n"};
     uint8_t *p = buf;
     uint64_t state = seed;
     if (!compressible) {
@@ -175,7 +175,8 @@ int tu_append_simple(log_t *log, const char *stream, int64_t expected, uint64_t 
         tu_id(in[i].id, tag, i);
         in[i].type = "t";
         in[i].type_len = 1;
-        int len = snprintf(data[i], sizeof data[i], "%s:%llu:%u", stream, (unsigned long long)tag, i);
+        int len =
+            snprintf(data[i], sizeof data[i], "%s:%llu:%u", stream, (unsigned long long)tag, i);
         in[i].data = data[i];
         in[i].data_len = (size_t)len;
     }
