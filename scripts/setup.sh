@@ -8,6 +8,7 @@ PACKAGES=(
   liburing-dev libxxhash-dev liblz4-dev
   libprotobuf-c-dev protobuf-c-compiler
   check
+  libmicrohttpd-dev
 )
 
 missing=()

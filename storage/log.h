@@ -84,6 +84,10 @@ typedef struct {
     uint32_t idempotency_window;       /* ...or among the log's last this many (by id) */
     bool prepare_segments;             /* write out next segment ahead of need (default true) */
     bool read_only;                    /* open without the lock, for offline reading; no appends */
+    /* Called (from log_poll) after each group-commit write completes: the
+     * events and bytes it carried and its write+fdatasync latency. Optional. */
+    void (*on_commit)(void *ctx, uint64_t events, uint64_t bytes, uint64_t latency_ns);
+    void *on_commit_ctx;
 } log_config_t;
 
 /* Fills *cfg with the defaults above; dir is left NULL. */
@@ -200,7 +204,9 @@ int log_poll(log_t *log, int timeout_ms);
 int log_drain(log_t *log);
 
 /* A file descriptor that becomes readable when log_poll() has completions to
- * reap, for an outer event loop (an eventfd registered with the ring). */
+ * reap, for an outer event loop (an eventfd registered with the ring). The
+ * outer loop drains it (reads its 8-byte counter) before calling log_poll(),
+ * so that a completion arriving during log_poll() signals it again. */
 int log_event_fd(const log_t *log);
 
 /* ---- reading --------------------------------------------------------- */

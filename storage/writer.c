@@ -356,9 +356,13 @@ static int finish_write(log_t *log)
         int rc = rollback(log, error);
         return rc ? rc : 0;
     }
+    uint64_t latency = mono_ns() - log->inflight_start_ns;
     log->stats.writes++;
     log->stats.bytes_written += b->len;
-    log->stats.sync_ns_total += mono_ns() - log->inflight_start_ns;
+    log->stats.sync_ns_total += latency;
+    if (log->cfg.on_commit)
+        log->cfg.on_commit(log->cfg.on_commit_ctx, b->end_position - b->start_position, b->len,
+                           latency);
     log->pending_bytes -= b->len;
     log->written_position = b->end_position;
     log->written_checksum = b->end_checksum;
@@ -432,11 +436,6 @@ int writer_reap(log_t *log, int timeout_ms)
         seen++;
     }
     io_uring_cq_advance(&log->ring, seen);
-    if (seen && log->event_fd >= 0) {
-        uint64_t v;
-        ssize_t n = read(log->event_fd, &v, sizeof v); /* clears readiness; may be 0 */
-        (void)n;
-    }
     if (log->inflight && log->inflight_sqes == 0) {
         rc = finish_write(log);
         if (rc < 0)

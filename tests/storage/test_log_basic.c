@@ -539,6 +539,27 @@ START_TEST(a_retry_with_expect_any_is_recognised_beyond_the_stream_scan_by_the_w
 }
 END_TEST
 
+START_TEST(the_idempotency_window_survives_reopening_the_log) {
+    log_config_t cfg;
+    tu_config(&cfg, g_dir, SEG_MEDIUM, true);
+    cfg.idempotency_scan_max = 4;
+    log_t *log = open_cfg(&cfg);
+    log_append_result_t res, retry;
+    ck_assert_int_eq(tu_append_simple(log, "s-1", LOG_EXPECT_ANY, 1, 2, &res), 0);
+    uint64_t original = res.first_position;
+    for (uint32_t i = 0; i < 10; i++)
+        ck_assert_int_eq(tu_append_simple(log, "s-1", LOG_EXPECT_ANY, 100 + i, 1, &res), 0);
+    close_log(log);
+    log = open_cfg(&cfg);
+    uint64_t head = head_of(log);
+    ck_assert_int_eq(tu_append_simple(log, "s-1", LOG_EXPECT_ANY, 1, 2, &retry), 0);
+    ck_assert(retry.idempotent);
+    ck_assert_uint_eq(retry.first_position, original);
+    ck_assert_uint_eq(head_of(log), head);
+    close_log(log);
+}
+END_TEST
+
 START_TEST(a_retry_survives_reopening_the_log) {
     log_t *log = open_dir(SEG_SMALL, true);
     log_append_result_t res, retry;
@@ -1797,7 +1818,7 @@ static Suite *basic_suite(void) {
           an_immediate_retry_of_a_new_stream_is_idempotent,
           a_retry_with_expect_any_of_the_last_events_is_idempotent,
           a_retry_with_expect_any_is_recognised_beyond_the_stream_scan_by_the_window,
-          a_retry_survives_reopening_the_log,
+          the_idempotency_window_survives_reopening_the_log, a_retry_survives_reopening_the_log,
           a_retry_whose_later_ids_differ_is_an_idempotency_error}},
         {"bad_request",
          {an_empty_stream_name_is_a_bad_request,

@@ -645,8 +645,24 @@ static void step_retry(run_t *r, model_t *m, history_t *h, uint64_t *rng) {
     log_append_result_t res;
     memset(&res, 0, sizeof res);
     int rc = log_append_wait(r->log, &req.req, &res);
-    ck_assert_msg(rc == 0, CTX_FMT "retry of the batch at %" PRIu64 " (%u back): %d %s", CTX,
-                  b->first_position, back, rc, log_strerror(rc));
+    if (rc != 0) {
+        /* describe the batch: which streams, expected versions, where its
+         * events are now */
+        char desc[1024];
+        size_t len = 0;
+        uint32_t k = 0;
+        for (uint32_t s = 0; s < b->stream_count && len < sizeof desc - 200; s++) {
+            const mstream_t *ms = &m->streams[b->streams[s]];
+            len += (size_t)snprintf(desc + len, sizeof desc - len,
+                                    " [%s expected %" PRId64 ", %u events at versions %" PRId64
+                                    "..; stream now at %" PRId64 "]",
+                                    ms->name, b->expected[s], b->counts[s],
+                                    m->ev[b->first_position + k].version, model_version(m, b->streams[s]));
+            k += b->counts[s];
+        }
+        ck_abort_msg(CTX_FMT "retry of the batch at %" PRIu64 " (%u back): %d %s (failed_stream %u);%s",
+                     CTX, b->first_position, back, rc, log_strerror(rc), res.failed_stream, desc);
+    }
     assert_success(&res, b, b->first_position, m, true);
     log_stats_t st;
     log_stats(r->log, &st);

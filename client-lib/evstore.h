@@ -1,0 +1,408 @@
+/* evstore.h -- libevstore, the C client library of the evstore event store.
+ *
+ * @mainpage libevstore
+ *
+ * libevstore talks to an evstored server over TCP: it appends events to
+ * streams (blocking, or asynchronously with a completion callback so that
+ * one connection keeps many appends in flight), reads streams, categories
+ * ("$ce-<category>") and the whole log ("$all"), and asks for stream
+ * information, the list of streams, server statistics and a ping.
+ *
+ * ## Model
+ *
+ * Every event has a 64-bit global position, strictly increasing over the
+ * whole log, and belongs to one stream, in which it has a version (0, 1,
+ * 2, ...). Streams named "<category>-<id>" are also readable as the category
+ * "$ce-<category>"; every event is readable through "$all". Every event
+ * carries a 16-byte id chosen by the writer: retrying an append whose events
+ * have the same ids returns the original result and writes nothing
+ * (idempotency). An append of one or more events to one or more streams is
+ * one batch: all of it is written or none of it. An append is acknowledged
+ * only once it is durable (as the server's durability mode defines it).
+ *
+ * ## Errors
+ *
+ * Every function that can fail returns 0 (or a count) on success and a
+ * negative code on failure: either one of the EVS_E* codes below (a reserved
+ * range, -30999..-30000, that no errno reaches) or a negated errno value
+ * (-ENOMEM, -EINVAL, -ECONNREFUSED, ...). evs_strerror() names both. After a
+ * failed call, evs_errmsg() gives the details (the server's own message, or
+ * what the client saw) for the calling thread.
+ *
+ * ## Threads
+ *
+ * - An evs_conn_t may be shared by any number of threads: every function that
+ *   takes a connection may be called concurrently with any other, except
+ *   evs_close(), which must be called exactly once, after every other thread
+ *   has stopped using the connection, and never from a callback.
+ * - Requests from many threads are pipelined on the one TCP connection: a
+ *   mutex serialises the writing of whole frames; responses are read by one
+ *   reader thread per connection (started by evs_connect()) that hands each
+ *   response to the caller waiting for it, by correlation id.
+ * - Completion callbacks of evs_append_async() run on that connection's
+ *   reader thread, one at a time, in the order the responses arrive (the
+ *   server may answer in any order). While a callback runs, no other
+ *   response of that connection is processed, so callbacks must be short.
+ *   From a callback, a blocking call on the same connection fails with
+ *   EVS_EDEADLOCK; evs_append_async() works, but fails with EVS_EINFLIGHT
+ *   instead of waiting when the in-flight limit is reached.
+ * - Result structures (evs_append_result_t, evs_read_result_t, ...) belong
+ *   to the caller and are not shared by the library.
+ * - evs_strerror(), evs_errmsg(), the evs_id_* functions and
+ *   evs_options_default() are thread-safe.
+ *
+ * ## Limits
+ *
+ * At most opts.inflight_max requests (EVS_INFLIGHT_MAX_DEFAULT) are in flight
+ * on one connection, blocking and asynchronous together. A caller that
+ * finds the limit reached waits (at most io_timeout_ms, then EVS_ETIMEDOUT)
+ * for a request to complete; a caller on the reader thread gets EVS_EINFLIGHT
+ * at once. A request whose frame would exceed the server's frame_bytes_max is
+ * refused with EVS_ETOO_LARGE before anything is sent (the server would close
+ * the connection).
+ */
+#ifndef EVSTORE_H
+#define EVSTORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Library version; evs_version() gives the one actually linked. */
+#define EVS_VERSION_MAJOR 0
+#define EVS_VERSION_MINOR 1
+#define EVS_VERSION_PATCH 0
+#define EVS_VERSION_STRING "0.1.0"
+
+/* ==== error codes ===================================================== */
+
+/* Errors reported by the server: one for each ErrorCode of the protocol. */
+#define EVS_EWRONG_VERSION (-30001)     /* the expected version did not match; the
+                                           result names the stream and its actual version */
+#define EVS_ESTREAM_NOT_FOUND (-30002)  /* the stream does not exist */
+#define EVS_EBAD_REQUEST (-30003)       /* the server found the request malformed */
+#define EVS_EFRAME_TOO_LARGE (-30004)   /* the server got a frame over its limit and closed */
+#define EVS_EBUSY (-30005)              /* the server is overloaded: retry later */
+#define EVS_ENOT_READY (-30006)         /* the server is starting or stopping */
+#define EVS_EPROTOCOL_VERSION (-30007)  /* the server does not speak protocol version 1 */
+#define EVS_EIDEMPOTENCY (-30008)       /* event ids match an earlier append only in part */
+#define EVS_ETOO_LARGE (-30009)         /* an event, append or frame is over its limit */
+#define EVS_ECORRUPT (-30010)           /* stored data failed its checksum */
+#define EVS_EIO (-30011)                /* the server could not write: the append failed */
+#define EVS_EACCESS (-30012)            /* access denied */
+#define EVS_EINTERNAL (-30013)          /* the server failed internally */
+#define EVS_ESERVER (-30099)            /* a server error code this library does not know */
+
+/* The range of server-reported codes, for evs_is_server_error(). */
+#define EVS_ESERVER_FIRST (-30099)
+#define EVS_ESERVER_LAST (-30001)
+
+/* Errors found by the client. */
+#define EVS_ECLOSED (-30101)            /* the connection is closed (by the server, a network
+                                           failure or evs_close()); requests in flight have an
+                                           unknown outcome: retry appends with the same ids */
+#define EVS_ETIMEDOUT (-30102)          /* no answer within the timeout; an append's outcome is
+                                           unknown: retry it with the same ids */
+#define EVS_EPROTOCOL (-30103)          /* the server sent bytes that break the protocol; the
+                                           connection is closed */
+#define EVS_ERESOLVE (-30104)           /* the host name could not be resolved */
+#define EVS_EDEADLOCK (-30105)          /* a blocking call from a completion callback */
+#define EVS_EINFLIGHT (-30106)          /* the in-flight limit is reached (callback thread only) */
+
+/* Returns a static, human-readable description of err: an EVS_E* code,
+ * a negated errno value, or 0 ("success"). Never returns NULL. */
+const char *evs_strerror(int err);
+
+/* Returns the details of the last failure of an evs_ call in the calling
+ * thread: the server's message for server errors, or what the client saw
+ * ("connect 10.0.0.1:7411: Connection refused"). "" if there is none. The
+ * text stays valid until the thread's next evs_ call. */
+const char *evs_errmsg(void);
+
+/* Returns true when err is an error the server reported (EVS_ESERVER_FIRST
+ * ..EVS_ESERVER_LAST): the request reached the server and was refused. */
+bool evs_is_server_error(int err);
+
+/* Returns the library's version as text, e.g. "0.1.0". */
+const char *evs_version(void);
+
+/* ==== event ids ======================================================= */
+
+#define EVS_ID_BYTES 16
+#define EVS_ID_TEXT_BYTES 37 /* 36 characters (8-4-4-4-12 hex) and a NUL */
+
+/* Fills id with 16 random bytes from getrandom(2), shaped as a version 4
+ * UUID. Returns 0, or -errno if the kernel's generator fails. Thread-safe. */
+int evs_id_random(uint8_t id[EVS_ID_BYTES]);
+
+/* Writes id as text "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" (lowercase hex)
+ * into out, NUL-terminated. Returns out. */
+char *evs_id_format(const uint8_t id[EVS_ID_BYTES], char out[EVS_ID_TEXT_BYTES]);
+
+/* Parses 32 hex digits, with or without dashes anywhere between digit
+ * pairs, into id. Returns 0, or -EINVAL (id untouched) for any other text. */
+int evs_id_parse(const char *text, uint8_t id[EVS_ID_BYTES]);
+
+/* ==== connections ===================================================== */
+
+typedef struct evs_conn evs_conn_t;
+
+#define EVS_PORT_DEFAULT 7411
+#define EVS_CONNECT_TIMEOUT_MS_DEFAULT 5000
+#define EVS_IO_TIMEOUT_MS_DEFAULT 30000
+#define EVS_INFLIGHT_MAX_DEFAULT 1024u           /* requests in flight per connection */
+#define EVS_INFLIGHT_MAX_LIMIT 65536u            /* largest allowed inflight_max */
+#define EVS_RECV_FRAME_BYTES_MAX_DEFAULT (64u * 1024 * 1024) /* largest response frame */
+#define EVS_CLIENT_NAME_BYTES_MAX 255u
+
+typedef struct {
+    const char *host;              /* name or address; default "127.0.0.1" */
+    uint16_t port;                 /* default EVS_PORT_DEFAULT */
+    const char *client_name;       /* for the server's log; default "libevstore" */
+    int connect_timeout_ms;        /* TCP connect and handshake, > 0 (name resolution
+                                      is not bounded by it) */
+    int io_timeout_ms;             /* > 0: bound on sending a request, on waiting for its
+                                      answer (blocking and async), and on waiting for a
+                                      free in-flight slot */
+    uint32_t inflight_max;         /* 1..EVS_INFLIGHT_MAX_LIMIT */
+    uint32_t recv_frame_bytes_max; /* a larger response frame closes the connection with
+                                      EVS_EPROTOCOL */
+} evs_options_t;
+
+/* Fills *opts with the defaults above. */
+void evs_options_default(evs_options_t *opts);
+
+/* Connects to opts->host:opts->port (every address the name resolves to is
+ * tried in turn), sends Hello (protocol version 1) and waits for HelloOk,
+ * then starts the connection's reader thread. opts NULL means all defaults.
+ * Returns 0 and *out, or: EVS_ERESOLVE, -ECONNREFUSED (or another -errno of
+ * connect(2)), EVS_ETIMEDOUT, EVS_EPROTOCOL_VERSION (the server refused
+ * the version), EVS_EPROTOCOL, EVS_ECLOSED, -EINVAL (bad options), -ENOMEM. */
+int evs_connect(const evs_options_t *opts, evs_conn_t **out);
+
+/* Closes the connection and frees it. Requests still in flight complete
+ * with EVS_ECLOSED (their callbacks run, on the reader thread, before
+ * evs_close() returns); call evs_flush() first to let them finish. Must be
+ * called exactly once, when no other thread uses conn, and never from a
+ * completion callback. NULL is a no-op. */
+void evs_close(evs_conn_t *conn);
+
+/* Waits until no request is in flight on conn and every completion callback
+ * has returned, at most timeout_ms (-1: no bound). Returns 0, EVS_ETIMEDOUT,
+ * EVS_EDEADLOCK (called from a callback), or the connection's error once it
+ * is closed with requests failed. */
+int evs_flush(evs_conn_t *conn, int timeout_ms);
+
+/* What the server said in its HelloOk. */
+typedef struct {
+    uint32_t protocol_version;
+    char server_version[64];    /* truncated if longer */
+    uint32_t frame_bytes_max;   /* largest frame the server accepts */
+    uint32_t append_events_max; /* events in one append */
+    uint32_t read_events_max;   /* events in one read response */
+} evs_server_info_t;
+
+/* Copies the server's HelloOk limits into *out. Never fails. */
+void evs_server_info(const evs_conn_t *conn, evs_server_info_t *out);
+
+/* Returns 0 while conn is usable, or the error that closed it. */
+int evs_conn_error(evs_conn_t *conn);
+
+/* ==== appending ======================================================= */
+
+/* Expected versions: any value >= 0 is exact (the version of the stream's
+ * last event, so 0 after one event); the negative values are modes. */
+#define EVS_EXPECT_ANY (-1)           /* no check */
+#define EVS_EXPECT_NO_STREAM (-2)     /* the stream must not exist */
+#define EVS_EXPECT_STREAM_EXISTS (-3) /* the stream must have an event */
+
+/* The version of a stream that has no events. */
+#define EVS_VERSION_NONE (-1)
+
+#define EVS_APPEND_STREAMS_MAX 100u /* streams in one append (the server's own limit) */
+#define EVS_MESSAGE_BYTES_MAX 256u  /* error text kept in a result */
+
+/* An event to append. The pointers are only read during the call. */
+typedef struct {
+    uint8_t id[EVS_ID_BYTES]; /* unique; a retry reuses it (see evs_id_random()) */
+    const char *type;         /* not empty, NUL-terminated */
+    const void *data;         /* may be NULL when data_len is 0 */
+    size_t data_len;
+    const void *metadata;     /* may be NULL when metadata_len is 0 */
+    size_t metadata_len;
+    int64_t timestamp_ns;     /* 0: the server's time */
+} evs_event_t;
+
+/* The events of one stream in an append. */
+typedef struct {
+    const char *stream;       /* not empty, not starting with '$' */
+    int64_t expected_version; /* EVS_EXPECT_* or an exact version */
+    const evs_event_t *events;
+    size_t event_count;       /* at least 1 */
+} evs_stream_append_t;
+
+/* The outcome of an append. Positions are given in request order: stream
+ * 0's events first, then stream 1's, ... */
+typedef struct {
+    uint64_t first_position; /* position of the batch's first event */
+    uint32_t event_count;    /* events in the batch */
+    bool idempotent;         /* a retry of an append that had succeeded: nothing new
+                                was written, the original positions are returned */
+    size_t stream_count;
+    int64_t last_versions[EVS_APPEND_STREAMS_MAX]; /* per stream, after the append */
+    /* On EVS_EWRONG_VERSION and EVS_EIDEMPOTENCY: */
+    uint32_t failed_stream;  /* index of the stream at fault */
+    int64_t actual_version;  /* EVS_EWRONG_VERSION: that stream's version */
+    char message[EVS_MESSAGE_BYTES_MAX]; /* on any error: the details */
+} evs_append_result_t;
+
+/* Appends the events of streams[0..stream_count) as one batch and waits
+ * until it is durable. res (may be NULL) gets the outcome on success and,
+ * on EVS_EWRONG_VERSION / EVS_EIDEMPOTENCY, the failed stream.
+ * Returns 0, or: -EINVAL (no streams, more than EVS_APPEND_STREAMS_MAX, an
+ * empty stream, name or type, a NULL pointer with a length), EVS_ETOO_LARGE,
+ * any server error (EVS_EWRONG_VERSION, EVS_EIDEMPOTENCY, EVS_EBUSY, ...),
+ * EVS_ETIMEDOUT, EVS_ECLOSED, EVS_EPROTOCOL, EVS_EDEADLOCK, -ENOMEM. After
+ * EVS_ETIMEDOUT or EVS_ECLOSED the append may or may not have been written:
+ * retry it with the same event ids. */
+int evs_append(evs_conn_t *conn, const evs_stream_append_t *streams, size_t stream_count,
+               evs_append_result_t *res);
+
+/* Completion callback of evs_append_async(). status is 0 or an error code
+ * as evs_append() returns them (EVS_ETIMEDOUT when no answer came within
+ * io_timeout_ms; EVS_ECLOSED when the connection closed first). res is
+ * never NULL and is valid only during the call. Runs on the connection's
+ * reader thread (see Threads above). */
+typedef void (*evs_append_cb)(void *ctx, int status, const evs_append_result_t *res);
+
+/* Sends an append as evs_append() does, without waiting for the answer:
+ * cb(ctx, ...) runs exactly once when it comes (or fails). Many appends may
+ * be in flight; they are not ordered with respect to each other (each is
+ * its own batch; use expected versions to order appends to one stream).
+ * Waits for a free in-flight slot when inflight_max requests are in flight
+ * (at most io_timeout_ms), except on the reader thread.
+ * Returns 0 (cb will run), or an error as evs_append() returns them (cb will
+ * not run): -EINVAL, EVS_ETOO_LARGE, EVS_ETIMEDOUT (no slot came free),
+ * EVS_EINFLIGHT, EVS_ECLOSED, -ENOMEM. */
+int evs_append_async(evs_conn_t *conn, const evs_stream_append_t *streams,
+                     size_t stream_count, evs_append_cb cb, void *ctx);
+
+/* ==== reading ========================================================= */
+
+/* A read request. Zero-initialise, then set what you need. */
+typedef struct {
+    const char *stream;  /* a stream, "$ce-<category>" or "$all" */
+    uint64_t from;       /* first version (stream) or position ($ce-, $all); inclusive */
+    bool from_end;       /* start at the last event (ignores from); implies backwards */
+    bool backwards;
+    uint32_t max_count;  /* events at most; 0 or above the server's read_events_max:
+                            read_events_max */
+    const char *const *types; /* filter: keep events of these types... */
+    size_t type_count;
+    const char *type_prefix;  /* ...or whose type starts with this (NULL: none).
+                                 No types and no prefix: every event */
+} evs_read_t;
+
+/* An event as read. Pointers stay valid until evs_read_result_free(). */
+typedef struct {
+    uint64_t position;
+    int64_t version;          /* in its stream */
+    int64_t timestamp_ns;
+    uint8_t id[EVS_ID_BYTES];
+    const char *stream;       /* NUL-terminated */
+    const char *type;         /* NUL-terminated */
+    const uint8_t *data;
+    size_t data_len;
+    const uint8_t *metadata;
+    size_t metadata_len;
+} evs_recorded_event_t;
+
+typedef struct {
+    evs_recorded_event_t *events; /* count events, in read order */
+    size_t count;
+    uint64_t next;           /* where to continue: pass it as the next read's from */
+    bool end;                /* nothing more in that direction, for now */
+    int64_t stream_version;  /* stream reads: the stream's last version */
+    void *owner_;            /* private: the memory the events point into */
+} evs_read_result_t;
+
+/* Reads one page of events. A page may be short (or empty) without being
+ * the end: continue from res->next until res->end. On success the caller
+ * owns *res and frees it with evs_read_result_free(); on failure *res is
+ * zeroed (freeing it is harmless).
+ * Returns 0, or: -EINVAL (no stream), EVS_ESTREAM_NOT_FOUND, EVS_ECORRUPT,
+ * EVS_EBAD_REQUEST, EVS_ETIMEDOUT, EVS_ECLOSED, EVS_EPROTOCOL,
+ * EVS_EDEADLOCK, -ENOMEM. */
+int evs_read(evs_conn_t *conn, const evs_read_t *req, evs_read_result_t *res);
+
+/* Frees everything evs_read() put in *res and zeroes it. NULL is a no-op. */
+void evs_read_result_free(evs_read_result_t *res);
+
+/* ==== stream information, listing, statistics, ping =================== */
+
+typedef struct {
+    bool exists;
+    int64_t version; /* last version; EVS_VERSION_NONE if there are no events */
+} evs_stream_info_t;
+
+/* Asks for a stream's current version. A stream that does not exist is not
+ * an error: *out gets exists false and EVS_VERSION_NONE.
+ * Returns 0, or -EINVAL, EVS_ETIMEDOUT, EVS_ECLOSED, EVS_EPROTOCOL,
+ * EVS_EDEADLOCK, a server error. */
+int evs_stream_info(evs_conn_t *conn, const char *stream, evs_stream_info_t *out);
+
+typedef struct {
+    const char *name;
+    int64_t version;
+} evs_stream_entry_t;
+
+typedef struct {
+    evs_stream_entry_t *streams; /* count entries, sorted by name */
+    size_t count;
+    bool end;                    /* no streams after the last one listed */
+    void *owner_;                /* private */
+} evs_stream_list_t;
+
+/* Lists streams whose name starts with prefix (NULL or "": all), sorted by
+ * name, starting after the name after (NULL or "": from the first), at most
+ * max_count (0: the server's default). Continue with after set to the last
+ * name until out->end. The caller frees *out with evs_stream_list_free().
+ * Returns 0, or EVS_ETIMEDOUT, EVS_ECLOSED, EVS_EPROTOCOL, EVS_EDEADLOCK,
+ * a server error, -ENOMEM. */
+int evs_list_streams(evs_conn_t *conn, const char *prefix, const char *after,
+                     uint32_t max_count, evs_stream_list_t *out);
+
+/* Frees what evs_list_streams() put in *list and zeroes it. NULL is a no-op. */
+void evs_stream_list_free(evs_stream_list_t *list);
+
+typedef struct {
+    uint64_t head_position;    /* next position to be assigned */
+    uint64_t durable_position; /* positions below it are durable */
+    uint64_t streams;
+    uint64_t appends;
+    uint64_t events_appended;
+    uint64_t bytes_written;
+    uint64_t fdatasyncs;
+    uint64_t connections;
+    uint64_t segments;
+    uint64_t uptime_ms;
+    char durability[32];       /* "always", "interval", "none" ... */
+} evs_server_stats_t;
+
+/* Asks for the server's counters. Returns 0, or EVS_ETIMEDOUT, EVS_ECLOSED,
+ * EVS_EPROTOCOL, EVS_EDEADLOCK, a server error. */
+int evs_server_stats(evs_conn_t *conn, evs_server_stats_t *out);
+
+/* Sends a Ping and waits for the Pong. *rtt_us (may be NULL) gets the round
+ * trip in microseconds. Returns 0, or EVS_ETIMEDOUT, EVS_ECLOSED,
+ * EVS_EPROTOCOL, EVS_EDEADLOCK, a server error. */
+int evs_ping(evs_conn_t *conn, uint64_t *rtt_us);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

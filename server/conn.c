@@ -1,0 +1,260 @@
+/* conn.c -- one client connection: receiving frames, queueing answers,
+ * sending them, and closing. Every socket operation goes through the
+ * server's io_uring; at most one receive and one send are in flight. */
+#include "server_int.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static uint64_t op_data(void *p, int op) { return (uint64_t)(uintptr_t)p | (uint64_t)op; }
+
+conn_t *conn_new(server_t *s, int fd)
+{
+    conn_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->in = malloc(SERVER_IN_BYTES_INITIAL);
+    if (!c->in) {
+        free(c);
+        return NULL;
+    }
+    c->in_cap = SERVER_IN_BYTES_INITIAL;
+    c->srv = s;
+    c->fd = fd;
+    c->id = ++s->next_conn_id;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->conn_count++;
+    atomic_fetch_add_explicit(&s->metrics.connections_total, 1, memory_order_relaxed);
+    return c;
+}
+
+static void conn_free(conn_t *c)
+{
+    server_t *s = c->srv;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->conn_count--;
+    free(c->in);
+    free(c->out);
+    free(c->sending);
+    free(c);
+}
+
+/* Marks c broken: its output is dropped and its socket shut down, which ends
+ * any receive in flight. */
+static void conn_kill(conn_t *c)
+{
+    if (c->dead)
+        return;
+    c->dead = true;
+    c->read_closed = true;
+    c->out_len = 0;
+    shutdown(c->fd, SHUT_RDWR);
+}
+
+void conn_stop_reading(conn_t *c)
+{
+    if (!c->read_closed) {
+        c->read_closed = true;
+        shutdown(c->fd, SHUT_RD);
+    }
+}
+
+static int out_reserve(conn_t *c, size_t need)
+{
+    if (c->out_len + need <= c->out_cap)
+        return 0;
+    size_t cap = c->out_cap ? c->out_cap : SERVER_OUT_BYTES_INITIAL;
+    while (cap < c->out_len + need)
+        cap *= 2;
+    uint8_t *fresh = realloc(c->out, cap);
+    if (!fresh)
+        return -ENOMEM;
+    c->out = fresh;
+    c->out_cap = cap;
+    return 0;
+}
+
+void conn_send(conn_t *c, const envelope_t *env)
+{
+    if (c->dead)
+        return;
+    size_t n = frame_size(env);
+    size_t queued = c->out_len + (c->sending_len - c->sending_done);
+    if (n - FRAME_HEADER_BYTES > c->srv->cfg.frame_bytes_max ||
+        queued + n > c->srv->cfg.output_bytes_max) {
+        server_log(c->srv, "conn %llu (%s): %zu bytes of answers queued, over the limit: "
+                   "disconnected", (unsigned long long)c->id, c->peer, queued + n);
+        conn_kill(c);
+        return;
+    }
+    if (out_reserve(c, n) != 0) {
+        conn_kill(c);
+        return;
+    }
+    c->out_len += frame_encode(env, c->out + c->out_len);
+}
+
+void conn_send_error(conn_t *c, uint64_t corr, int code, const char *msg, uint32_t stream_index,
+                     int64_t actual_version)
+{
+    Evstore__V1__Error err = EVSTORE__V1__ERROR__INIT;
+    err.code = (Evstore__V1__ErrorCode)code;
+    err.message = (char *)msg;
+    err.stream_index = stream_index;
+    err.actual_version = actual_version;
+    envelope_t env = EVSTORE__V1__ENVELOPE__INIT;
+    env.correlation_id = corr;
+    env.body_case = EVSTORE__V1__ENVELOPE__BODY_ERROR;
+    env.error = &err;
+    metrics_count_error(c->srv, code);
+    conn_send(c, &env);
+    if (code == EVSTORE__V1__ERROR_CODE__FRAME_TOO_LARGE ||
+        code == EVSTORE__V1__ERROR_CODE__PROTOCOL_VERSION ||
+        code == EVSTORE__V1__ERROR_CODE__NOT_READY) {
+        c->close_after_flush = true;
+        conn_stop_reading(c);
+    }
+}
+
+/* Handles every whole frame at the start of the input buffer. */
+static void conn_process_input(conn_t *c)
+{
+    size_t off = 0;
+    while (!c->dead && !c->close_after_flush) {
+        uint32_t body;
+        frame_status_t st = frame_peek(c->in + off, c->in_len - off, c->srv->cfg.frame_bytes_max,
+                                       &body);
+        if (st == FRAME_TOO_LARGE) {
+            conn_send_error(c, 0, EVSTORE__V1__ERROR_CODE__FRAME_TOO_LARGE,
+                            "frame length is zero or over the server's frame_bytes_max", 0, 0);
+            break;
+        }
+        if (st == FRAME_NEED_MORE) {
+            size_t need = c->in_len - off >= FRAME_HEADER_BYTES ? FRAME_HEADER_BYTES + body : 0;
+            if (need > c->in_cap) {
+                uint8_t *fresh = realloc(c->in, need);
+                if (!fresh) {
+                    conn_kill(c);
+                    return;
+                }
+                c->in = fresh;
+                c->in_cap = need;
+            }
+            break;
+        }
+        handle_frame(c, c->in + off + FRAME_HEADER_BYTES, body);
+        off += FRAME_HEADER_BYTES + body;
+    }
+    if (off > 0) {
+        memmove(c->in, c->in + off, c->in_len - off);
+        c->in_len -= off;
+    }
+}
+
+void conn_on_recv(conn_t *c, int res)
+{
+    c->recv_armed = false;
+    if (res <= 0) {
+        if (res < 0 && res != -ECONNRESET && res != -ECANCELED && !c->dead)
+            server_log(c->srv, "conn %llu (%s): receive: %s", (unsigned long long)c->id, c->peer,
+                       strerror(-res));
+        c->read_closed = true;
+    } else if (!c->read_closed) {
+        c->in_len += (size_t)res;
+        conn_process_input(c);
+    }
+    conn_update(c);
+}
+
+void conn_on_send(conn_t *c, int res)
+{
+    c->send_armed = false;
+    if (res < 0) {
+        if (res != -EPIPE && res != -ECONNRESET && !c->dead)
+            server_log(c->srv, "conn %llu (%s): send: %s", (unsigned long long)c->id, c->peer,
+                       strerror(-res));
+        conn_kill(c);
+    } else {
+        c->sending_done += (size_t)res;
+    }
+    conn_update(c);
+}
+
+/* Swaps the queued answers into the send buffer and sends them. */
+static void conn_start_send(conn_t *c)
+{
+    if (c->sending_done == c->sending_len) {
+        if (c->out_len == 0)
+            return;
+        uint8_t *b = c->sending;
+        size_t cap = c->sending_cap;
+        c->sending = c->out;
+        c->sending_cap = c->out_cap;
+        c->sending_len = c->out_len;
+        c->sending_done = 0;
+        c->out = b;
+        c->out_cap = cap;
+        c->out_len = 0;
+    }
+    struct io_uring_sqe *sqe = server_sqe(c->srv);
+    io_uring_prep_send(sqe, c->fd, c->sending + c->sending_done, c->sending_len - c->sending_done,
+                       MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, op_data(c, OP_SEND));
+    c->send_armed = true;
+}
+
+static bool conn_output_pending(const conn_t *c)
+{
+    return !c->dead && (c->out_len > 0 || c->sending_done < c->sending_len);
+}
+
+void conn_update(conn_t *c)
+{
+    if (!c->send_armed && conn_output_pending(c))
+        conn_start_send(c);
+    /* A client that does not read its answers stops being read from. */
+    size_t queued = c->out_len + (c->sending_len - c->sending_done);
+    bool backlog = queued > c->srv->cfg.output_bytes_max / 2;
+    if (!c->recv_armed && !c->read_closed && !c->dead && !backlog) {
+        struct io_uring_sqe *sqe = server_sqe(c->srv);
+        io_uring_prep_recv(sqe, c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+        io_uring_sqe_set_data64(sqe, op_data(c, OP_RECV));
+        c->recv_armed = true;
+    }
+    bool done = c->dead || (c->read_closed && !conn_output_pending(c));
+    if (c->close_after_flush && !conn_output_pending(c))
+        done = true;
+    if (!done || c->refs > 0)
+        return;
+    if (c->fd >= 0) {
+        shutdown(c->fd, SHUT_RDWR); /* ends a receive still in flight */
+        if (!c->recv_armed && !c->send_armed) {
+            close(c->fd);
+            c->fd = -1;
+            server_log(c->srv, "conn %llu (%s): closed", (unsigned long long)c->id, c->peer);
+        }
+    }
+    if (c->fd < 0 && !c->recv_armed && !c->send_armed)
+        conn_free(c);
+}
+
+void conn_release(conn_t *c)
+{
+    c->refs--;
+    conn_update(c);
+}

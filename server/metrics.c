@@ -1,0 +1,229 @@
+/* metrics.c -- /metrics (Prometheus text format) and /health over HTTP, on
+ * their own port, served by libmicrohttpd's thread. The loop thread counts
+ * into atomics and refreshes a snapshot of the engine's statistics; the HTTP
+ * thread only reads. */
+#include "server_int.h"
+
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define METRICS_PAGE_BYTES_MAX (64u * 1024)
+
+/* Upper bounds of the fdatasync latency buckets, in microseconds. */
+static const uint64_t latency_us[METRICS_LATENCY_BUCKETS] = {
+    50, 100, 200, 300, 500, 750, 1000, 2000, 5000, 10000, 25000, 50000, 100000, 1000000};
+/* Upper bounds of the events-per-group-commit buckets. */
+static const uint64_t group_events[METRICS_GROUP_BUCKETS] = {
+    1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096, 16384};
+
+static const char *const request_names[METRICS_REQUEST_TYPES] = {
+    "hello", "append", "read", "stream_info", "list_streams", "server_stats", "ping", "other"};
+
+static const char *const error_names[METRICS_ERROR_CODES] = {
+    "unspecified", "wrong_expected_version", "stream_not_found", "bad_request",
+    "frame_too_large", "busy", "not_ready", "protocol_version", "idempotency_conflict",
+    "too_large", "corrupt", "io_error", "access_denied", "internal"};
+
+void metrics_count_request(server_t *s, int type)
+{
+    if (type >= 0 && type < (int)METRICS_REQUEST_TYPES)
+        atomic_fetch_add_explicit(&s->metrics.requests[type], 1, memory_order_relaxed);
+}
+
+void metrics_count_error(server_t *s, int code)
+{
+    if (code >= 0 && code < (int)METRICS_ERROR_CODES)
+        atomic_fetch_add_explicit(&s->metrics.errors[code], 1, memory_order_relaxed);
+}
+
+void metrics_on_commit(void *ctx, uint64_t events, uint64_t bytes, uint64_t latency_ns)
+{
+    server_t *s = ctx;
+    metrics_t *m = &s->metrics;
+    (void)bytes;
+    uint32_t i = 0;
+    while (i < METRICS_LATENCY_BUCKETS && latency_ns > latency_us[i] * 1000u)
+        i++;
+    atomic_fetch_add_explicit(&m->sync_latency[i], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->sync_latency_sum_ns, latency_ns, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->sync_count, 1, memory_order_relaxed);
+    i = 0;
+    while (i < METRICS_GROUP_BUCKETS && events > group_events[i])
+        i++;
+    atomic_fetch_add_explicit(&m->group_events[i], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->group_events_sum, events, memory_order_relaxed);
+}
+
+void metrics_refresh(server_t *s)
+{
+    pthread_mutex_lock(&s->metrics.mu);
+    log_stats(s->log, &s->metrics.log_stats);
+    s->metrics.connections = s->conn_count;
+    pthread_mutex_unlock(&s->metrics.mu);
+}
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+} page_t;
+
+static void page_printf(page_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void page_printf(page_t *p, const char *fmt, ...)
+{
+    if (p->len >= p->cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(p->buf + p->len, p->cap - p->len, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        p->len += (size_t)n < p->cap - p->len ? (size_t)n : p->cap - p->len;
+}
+
+static void counter(page_t *p, const char *name, const char *help, uint64_t v)
+{
+    page_printf(p, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
+                (unsigned long long)v);
+}
+
+static void gauge(page_t *p, const char *name, const char *help, uint64_t v)
+{
+    page_printf(p, "# HELP %s %s\n# TYPE %s gauge\n%s %llu\n", name, help, name, name,
+                (unsigned long long)v);
+}
+
+static uint64_t load(_Atomic uint64_t *a) { return atomic_load_explicit(a, memory_order_relaxed); }
+
+static void histogram(page_t *p, const char *name, const char *help, _Atomic uint64_t *buckets,
+                      const uint64_t *bounds, uint32_t n, double scale, double sum, uint64_t count)
+{
+    page_printf(p, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    uint64_t acc = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        acc += load(&buckets[i]);
+        page_printf(p, "%s_bucket{le=\"%g\"} %llu\n", name, (double)bounds[i] * scale,
+                    (unsigned long long)acc);
+    }
+    acc += load(&buckets[n]);
+    page_printf(p, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %g\n%s_count %llu\n", name,
+                (unsigned long long)acc, name, sum, name, (unsigned long long)count);
+}
+
+static void render(server_t *s, page_t *p)
+{
+    metrics_t *m = &s->metrics;
+    pthread_mutex_lock(&m->mu);
+    log_stats_t st = m->log_stats;
+    uint64_t conns = m->connections;
+    pthread_mutex_unlock(&m->mu);
+    counter(p, "evstore_appends_total", "Appends acknowledged.", st.appends);
+    counter(p, "evstore_events_appended_total", "Events appended.", st.events_appended);
+    counter(p, "evstore_bytes_written_total", "Log bytes written, headers included.",
+            st.bytes_written);
+    counter(p, "evstore_writes_total", "Group-commit writes.", st.writes);
+    counter(p, "evstore_fdatasyncs_total", "fdatasync calls.", st.fdatasyncs);
+    counter(p, "evstore_append_errors_total", "Appends failed by an I/O error.", st.append_errors);
+    gauge(p, "evstore_head_position", "Next global position to be assigned.", st.head_position);
+    gauge(p, "evstore_durable_position", "Positions below this are durable.", st.durable_position);
+    gauge(p, "evstore_streams", "Streams in the log.", st.streams);
+    gauge(p, "evstore_segments", "Segment files.", st.segments);
+    gauge(p, "evstore_connections", "Open client connections.", conns);
+    counter(p, "evstore_connections_total", "Client connections accepted.",
+            load(&m->connections_total));
+    counter(p, "evstore_connections_rejected_total", "Connections refused over the limit.",
+            load(&m->connections_rejected));
+    page_printf(p, "# HELP evstore_requests_total Requests by type.\n"
+                   "# TYPE evstore_requests_total counter\n");
+    for (uint32_t i = 0; i < METRICS_REQUEST_TYPES; i++)
+        page_printf(p, "evstore_requests_total{type=\"%s\"} %llu\n", request_names[i],
+                    (unsigned long long)load(&m->requests[i]));
+    page_printf(p, "# HELP evstore_errors_total Error answers by type.\n"
+                   "# TYPE evstore_errors_total counter\n");
+    for (uint32_t i = 1; i < METRICS_ERROR_CODES; i++)
+        page_printf(p, "evstore_errors_total{type=\"%s\"} %llu\n", error_names[i],
+                    (unsigned long long)load(&m->errors[i]));
+    histogram(p, "evstore_fdatasync_seconds", "Latency of a group-commit write and its fdatasync.",
+              m->sync_latency, latency_us, METRICS_LATENCY_BUCKETS, 1e-6,
+              (double)load(&m->sync_latency_sum_ns) / 1e9, load(&m->sync_count));
+    histogram(p, "evstore_group_commit_events", "Events per group-commit write.", m->group_events,
+              group_events, METRICS_GROUP_BUCKETS, 1, (double)load(&m->group_events_sum),
+              load(&m->sync_count));
+}
+
+static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
+                              const char *method, const char *version, const char *upload,
+                              size_t *upload_len, void **state)
+{
+    server_t *s = cls;
+    (void)version, (void)upload, (void)upload_len, (void)state;
+    unsigned status = MHD_HTTP_OK;
+    page_t p = {.cap = METRICS_PAGE_BYTES_MAX};
+    p.buf = malloc(p.cap);
+    if (!p.buf)
+        return MHD_NO;
+    const char *type = "text/plain; version=0.0.4";
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        status = MHD_HTTP_METHOD_NOT_ALLOWED;
+        page_printf(&p, "method not allowed\n");
+    } else if (strcmp(url, "/metrics") == 0) {
+        render(s, &p);
+    } else if (strcmp(url, "/health") == 0) {
+        type = "application/json";
+        bool ok = s->metrics.ready && !s->stopping;
+        status = ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
+        page_printf(&p, "{\"status\":\"%s\"}\n", ok ? "ok" : "stopping");
+    } else {
+        status = MHD_HTTP_NOT_FOUND;
+        page_printf(&p, "not found: try /metrics or /health\n");
+    }
+    struct MHD_Response *r = MHD_create_response_from_buffer(p.len, p.buf, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(p.buf);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", type);
+    enum MHD_Result rc = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+int metrics_start(server_t *s, const char *addr, char *bound, size_t bound_cap)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (net_parse_addr(addr, &ss, &len) != 0) {
+        fprintf(stderr, "evstored: --metrics %s: not a HOST:PORT address\n", addr);
+        return -1;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    s->metrics.httpd = MHD_start_daemon(flags, 0, NULL, NULL, answer, s, MHD_OPTION_SOCK_ADDR,
+                                        (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
+                                        (unsigned)64, MHD_OPTION_CONNECTION_TIMEOUT,
+                                        (unsigned)10, MHD_OPTION_END);
+    if (!s->metrics.httpd) {
+        fprintf(stderr, "evstored: cannot serve metrics on %s (port in use?)\n", addr);
+        return -1;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->metrics.httpd,
+                                                           MHD_DAEMON_INFO_BIND_PORT);
+    char host[128];
+    snprintf(host, sizeof host, "%s", addr);
+    char *colon = strrchr(host, ':');
+    if (colon)
+        *colon = '\0';
+    snprintf(bound, bound_cap, "%s:%u", host, info ? (unsigned)info->port : 0u);
+    return 0;
+}
+
+void metrics_stop(server_t *s)
+{
+    if (s->metrics.httpd)
+        MHD_stop_daemon(s->metrics.httpd);
+    s->metrics.httpd = NULL;
+}
