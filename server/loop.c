@@ -103,7 +103,7 @@ static void on_accept(server_t *s, int res)
 {
     s->accept_armed = false;
     if (res < 0) {
-        if (res != -ECANCELED && res != -EBADF)
+        if (!s->stopping)
             server_log(s, "accept: %s", strerror(-res));
         if (res == -EMFILE || res == -ENFILE)
             return; /* retried at the next housekeeping turn */
@@ -236,6 +236,11 @@ static int open_log(server_t *s)
 
 static int server_start(server_t *s)
 {
+    /* Before any thread starts (storage worker, HTTP), so that all inherit
+     * the blocked signals and only the signalfd sees them. */
+    s->signal_fd = signals_open();
+    if (s->signal_fd < 0)
+        return s->signal_fd;
     int rc = open_log(s);
     if (rc)
         return rc;
@@ -250,9 +255,6 @@ static int server_start(server_t *s)
     if (s->cfg.metrics[0] &&
         (rc = metrics_start(s, s->cfg.metrics, s->metrics_addr, sizeof s->metrics_addr)) != 0)
         return rc;
-    s->signal_fd = signals_open();
-    if (s->signal_fd < 0)
-        return s->signal_fd;
     rc = io_uring_queue_init(SERVER_RING_ENTRIES, &s->ring, 0);
     if (rc < 0) {
         fprintf(stderr, "evstored: io_uring refused by the kernel (%s)\n", strerror(-rc));

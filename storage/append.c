@@ -333,7 +333,7 @@ int log_append(log_t *log, const log_append_t *req, log_append_cb cb, void *ctx,
 {
     uint64_t raw = 0;
     uint32_t events = 0;
-    int rc = log->cfg.read_only ? LOG_EBAD_REQUEST
+    int rc = log->cfg.read_only || !cb ? LOG_EBAD_REQUEST
              : log->closing     ? LOG_ECLOSING
              : log->fatal       ? log->fatal
                                 : request_check(log, req, &raw, &events);

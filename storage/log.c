@@ -123,7 +123,8 @@ int segment_roll(log_t *log)
     segment_header_t h = {.format_version = FORMAT_VERSION, .header_bytes = SEGMENT_HEADER_BYTES,
                           .first_position = log->head_position,
                           .segment_bytes = log->cfg.segment_bytes,
-                          .prev_checksum = log->head_checksum, .created_ns = (int64_t)now_ns()};
+                          .prev_checksum = log->head_checksum, .created_ns = (int64_t)now_ns(),
+                          .torn_window_bytes = log_torn_window(log)};
     memcpy(h.magic, SEGMENT_MAGIC, 8);
     segment_header_seal(&h);
     int rc = 0;
@@ -161,6 +162,11 @@ err_unlink:
     close(fd);
     unlink(path);
     return rc;
+}
+
+uint64_t log_torn_window(const log_t *log)
+{
+    return log->cfg.durability == LOG_DURABILITY_ALWAYS ? log->cfg.write_bytes_max : 0;
 }
 
 /* ---- open and close ---- */
@@ -234,6 +240,36 @@ static void index_scanned_segments(log_t *log)
     log->segments_indexed = log->segment_count ? log->segment_count - 1 : 0;
 }
 
+static int idcache_visit(void *ctx, const log_event_t *ev)
+{
+    log_t *log = ctx;
+    idcache_put(&log->ids, ev->id, ev->position, log->head_position);
+    return 0;
+}
+
+/* Fills the recent-id cache from the last idempotency_window events, so that
+ * a client retrying across a restart is still recognised. */
+static int idcache_reload(log_t *log)
+{
+    uint64_t w = log->cfg.idempotency_window;
+    uint64_t from = log->head_position > w ? log->head_position - w : 0;
+    log_read_t req = {.stream = "$all", .stream_len = 4, .from = from,
+                      .max_count = LOG_READ_SCAN_MAX_DEFAULT};
+    while (w > 0 && from < log->head_position) {
+        log_read_result_t res;
+        req.from = from;
+        int rc = log_read(log, &req, idcache_visit, log, &res);
+        if (rc == LOG_ECORRUPT)
+            return 0; /* reads report it where it is; the cache is only a cache */
+        if (rc)
+            return rc;
+        if (res.end || res.next <= from)
+            break;
+        from = res.next;
+    }
+    return 0;
+}
+
 int log_open(const log_config_t *cfg, log_t **out, log_recovery_t *rec)
 {
     log_recovery_t local;
@@ -285,6 +321,8 @@ int log_open(const log_config_t *cfg, log_t **out, log_recovery_t *rec)
                 goto err;
         }
     }
+    if (!cfg->read_only && (rc = idcache_reload(log)) != 0)
+        goto err;
     log->last_sync_ns = mono_ns();
     rec->events = log->head_position;
     rec->streams = log->streams.streams;
@@ -320,11 +358,12 @@ int log_close(log_t *log)
             if (r < 0 || log->fatal)
                 rc = r < 0 ? r : log->fatal;
         }
+        /* One index file is written at a time (they share the streams' scratch). */
+        worker_flush(log->worker);
         segment_t *last = log->segment_count ? log->segments[log->segment_count - 1] : NULL;
         if (rc == 0 && last && !last->indexed)
             rc = segment_index_write(log->dir, last, log->written_position, last->write_offset,
                                      log->written_checksum);
-        worker_flush(log->worker);
     }
     log_free(log);
     return rc;

@@ -35,7 +35,8 @@ typedef struct {
     uint64_t segment_bytes;   /* size of the file */
     uint64_t prev_checksum;   /* chain value before this segment's first batch */
     int64_t created_ns;       /* CLOCK_REALTIME at creation */
-    uint64_t reserved;        /* zero */
+    uint64_t torn_window_bytes; /* most bytes an unfinished write can span: write_bytes_max
+                                   under "always", 0 (unbounded) under other modes */
     uint64_t header_checksum; /* XXH3-64 of the 56 bytes above */
 } segment_header_t;
 _Static_assert(sizeof(segment_header_t) == 64, "segment header layout");
@@ -153,6 +154,8 @@ typedef struct stream_s {
     uint64_t count;
     uint64_t cap;
     struct stream_s *category; /* NULL when the name has no '-' */
+    uint64_t run_epoch;        /* scratch of the one index-file writer at a time */
+    uint64_t run_index;
 } stream_t;
 
 typedef struct {
@@ -214,6 +217,7 @@ typedef struct {
     uint64_t write_offset;   /* next byte to fill (accepted, maybe unwritten) */
     uint64_t durable_offset; /* bytes below it are durable */
     uint64_t prev_checksum;  /* chain value at the segment start */
+    uint64_t torn_window;    /* from the header: 0 unbounded */
     int fd;
     const uint8_t *map;      /* read-only mapping of the whole file */
     sparse_entry_t *sparse;
@@ -352,6 +356,9 @@ static inline uint64_t log_visible_position(const log_t *log)
                                                         : log->written_position;
 }
 
+/* The torn_window_bytes this configuration writes into segment headers. */
+uint64_t log_torn_window(const log_t *log);
+
 /* recovery.c */
 int log_recover(log_t *log, log_recovery_t *rec);
 /* Scans batches of segment s from offset, verifying them and feeding the
@@ -387,3 +394,119 @@ uint64_t now_ns(void);
 uint64_t mono_ns(void);
 
 #endif
+
+/* ==== walk.c: verifying walk and index-file view, for offline tools ====
+ * Added for evstore-inspect (tools/inspect); the engine does not use these.
+ * Everything is bounds-checked against the bytes it is given. */
+#ifndef EVSTORE_STORAGE_WALK_DECLS
+#define EVSTORE_STORAGE_WALK_DECLS
+
+/* The outcome of examining one batch slot, in the order of the checks. */
+typedef enum {
+    WALK_OK = 0,              /* a valid batch at its expected place */
+    WALK_END,                 /* magic 0: the end of the data in this segment */
+    WALK_NO_ROOM,             /* fewer than 64 bytes left before the end */
+    WALK_BAD_MAGIC,           /* expected: BATCH_MAGIC, found: the magic */
+    WALK_BAD_HEADER_CHECKSUM, /* expected: computed, found: stored */
+    WALK_BAD_COUNT,           /* event_count 0 */
+    WALK_BAD_SIZE,            /* expected: bytes left, found: batch size */
+    WALK_BAD_POSITION,        /* expected/found: first_position */
+    WALK_BAD_CHAIN,           /* expected/found: prev_checksum */
+    WALK_BAD_BODY_CHECKSUM,   /* expected: computed, found: stored */
+    WALK_BAD_RAW_SIZE,        /* expected: stored (or limit), found: raw_bytes */
+    WALK_BAD_LZ4,             /* expected: raw_bytes, found: decompressed bytes */
+    WALK_BAD_RECORD,          /* record bad_record (bounds or checksum) */
+    WALK_BAD_STREAM,          /* record bad_record: empty or '$' stream name */
+    WALK_BAD_FILL,            /* expected: raw_bytes, found: bytes the records fill */
+} walk_status_t;
+
+/* One decoded event of the current batch. */
+typedef struct {
+    log_event_t ev;        /* points into the mapping or the walk's scratch */
+    uint32_t body_offset;  /* record offset in the raw body */
+    uint32_t record_bytes; /* aligned record length */
+} walk_event_t;
+
+typedef struct {
+    const uint8_t *map;       /* readable bytes of the segment */
+    uint64_t size;            /* how many */
+    uint64_t offset;          /* the batch slot being examined */
+    uint64_t position;        /* expected first_position there */
+    uint64_t chain;           /* expected prev_checksum there */
+    batch_header_t h;         /* its header (whatever was read) */
+    const uint8_t *raw;       /* its raw body, until the next call */
+    walk_event_t *events;     /* its events that decoded, in order */
+    uint32_t event_count, events_cap;
+    walk_status_t status;     /* of the last walk_batch() */
+    uint64_t expected, found; /* the values behind a WALK_BAD_* (see above) */
+    uint32_t bad_record;      /* WALK_BAD_RECORD/STREAM: which record */
+    uint64_t bad_record_offset;
+    uint8_t *scratch;         /* decompressed bodies */
+    size_t scratch_cap;
+} walk_t;
+
+/* Starts a walk of map[0, size) at offset, expecting position and chain
+ * there. Keeps the buffers of an earlier walk with the same w. */
+void walk_init(walk_t *w, const uint8_t *map, uint64_t size, uint64_t offset, uint64_t position,
+               uint64_t chain);
+/* Frees the walk's buffers. */
+void walk_free(walk_t *w);
+/* Examines the batch at w->offset with every check of format.md 2.2 and
+ * returns w->status. On WALK_OK the events are in w->events. On a bad body
+ * the records that still decode are in w->events too (forensics). */
+walk_status_t walk_batch(walk_t *w);
+/* True when the header passed its checksum and fits (walk_advance() may
+ * follow): WALK_OK, a misplaced batch, or a bad body. */
+bool walk_header_whole(walk_status_t st);
+/* Moves past the batch just examined (its header must be whole), taking
+ * its position and checksum as the next expected ones. */
+void walk_advance(walk_t *w);
+const char *walk_status_name(walk_status_t st);
+/* The first 8-aligned offset >= from holding a batch header that passes its
+ * own checks (magic, count, checksum, fits in size), or size if none. */
+uint64_t walk_find_header(const uint8_t *map, uint64_t size, uint64_t from);
+/* The offset of the first nonzero byte in [from, to), or to. */
+uint64_t walk_first_nonzero(const uint8_t *map, uint64_t from, uint64_t to);
+/* The offset just past the last nonzero byte in [from, to), or from. */
+uint64_t walk_last_nonzero_end(const uint8_t *map, uint64_t from, uint64_t to);
+
+/* True if name is "<20 digits>.seg"; *first gets the number. */
+bool walk_segment_name(const char *name, uint64_t *first);
+/* Lists the first positions of the segment files in dir, sorted (free *out). */
+int walk_list_segments(const char *dir, uint64_t **out, uint32_t *count);
+
+/* Index files larger than this are not read (format: 1 GiB segments give
+ * far smaller ones). */
+#define WALK_INDEX_BYTES_MAX (4ull * 1024 * 1024 * 1024)
+
+typedef enum {
+    WALK_INDEX_OK = 0,
+    WALK_INDEX_SHORT,           /* shorter than its header */
+    WALK_INDEX_MAGIC,
+    WALK_INDEX_VERSION,
+    WALK_INDEX_HEADER_CHECKSUM,
+    WALK_INDEX_LENGTH,          /* length differs from what the counts give */
+    WALK_INDEX_BODY_CHECKSUM,
+} walk_index_problem_t;
+
+/* An index file read into memory; the arrays are set only when problem is
+ * WALK_INDEX_OK (then every array lies inside the file). */
+typedef struct {
+    uint8_t *file;
+    uint64_t file_bytes;
+    index_header_t h;
+    walk_index_problem_t problem;
+    uint64_t header_sum, body_sum; /* computed checksums */
+    const sparse_entry_t *sparse;
+    const index_run_t *runs;
+    const index_entry_t *entries;
+    const char *names;
+} walk_index_t;
+
+/* Reads path and checks it whole (format.md 3.1): 0 with v->problem set, or
+ * -errno when it cannot be read (-ENOENT: there is none). */
+int walk_index_open(const char *path, walk_index_t *v);
+void walk_index_close(walk_index_t *v);
+const char *walk_index_problem_name(walk_index_problem_t p);
+
+#endif /* EVSTORE_STORAGE_WALK_DECLS */

@@ -99,7 +99,8 @@ static int segment_load(log_t *log, uint64_t first, segment_t **out, log_recover
     }
     *s = (segment_t){.first_position = first, .size = h.segment_bytes,
                      .write_offset = SEGMENT_HEADER_BYTES, .durable_offset = SEGMENT_HEADER_BYTES,
-                     .prev_checksum = h.prev_checksum, .fd = fd};
+                     .prev_checksum = h.prev_checksum, .torn_window = h.torn_window_bytes,
+                     .fd = fd};
     rc = segment_map(s);
     if (rc) {
         close(fd);
@@ -356,10 +357,15 @@ int log_scan_segment(log_t *log, uint32_t seg, uint64_t offset, uint64_t *end)
 
 /* ---- what lies past the end of the valid data ---- */
 
-/* The bytes that an unfinished write may have touched past offset end. */
+/* The bytes that an unfinished write may have touched past offset end: the
+ * larger of what the segment was created with and what the log is opened
+ * with, unbounded if either is not "always" (the log may have been written
+ * under other settings since the segment was created). */
 static uint64_t torn_window(const log_t *log, const segment_t *s, uint64_t end)
 {
-    uint64_t w = log->cfg.durability == LOG_DURABILITY_ALWAYS ? log->cfg.write_bytes_max : s->size;
+    uint64_t now = log_torn_window(log);
+    uint64_t w = now == 0 || s->torn_window == 0 ? s->size
+                 : now > s->torn_window            ? now : s->torn_window;
     return end + w < s->size ? w : s->size - end;
 }
 
@@ -396,8 +402,8 @@ static uint64_t chain_end(const segment_t *s, uint64_t offset)
  * unfinished write could have: then the bad batch was durable once. */
 static bool damage_is_old(const log_t *log, const segment_t *s, uint64_t end, uint64_t window)
 {
-    if (log->cfg.durability != LOG_DURABILITY_ALWAYS)
-        return false;
+    if (end + window >= s->size)
+        return false; /* unbounded: nothing lies beyond the window */
     for (uint64_t off = end; off + sizeof(batch_header_t) <= s->size && off <= end + window;
          off += BATCH_ALIGN) {
         batch_header_t h;

@@ -92,22 +92,21 @@ void segment_free(segment_t *s)
     s->builder = NULL;
 }
 
-/* Orders builder entries into runs: by kind, then name, then ordinal. */
-static int builder_cmp(const void *a, const void *b)
+/* Orders streams by kind, then name: the order of runs in an index file. */
+static int run_cmp(const void *a, const void *b)
 {
-    const builder_entry_t *x = a, *y = b;
-    if (x->stream != y->stream) {
-        const stream_t *p = x->stream, *q = y->stream;
-        if (p->is_category != q->is_category)
-            return p->is_category ? 1 : -1;
-        size_t n = p->name_len < q->name_len ? p->name_len : q->name_len;
-        int c = memcmp(p->name, q->name, n);
-        if (c)
-            return c;
-        return p->name_len < q->name_len ? -1 : 1;
-    }
-    return x->ordinal < y->ordinal ? -1 : x->ordinal > y->ordinal;
+    const stream_t *p = *(stream_t *const *)a, *q = *(stream_t *const *)b;
+    if (p->is_category != q->is_category)
+        return p->is_category ? 1 : -1;
+    size_t n = p->name_len < q->name_len ? p->name_len : q->name_len;
+    int c = memcmp(p->name, q->name, n);
+    if (c)
+        return c;
+    return p->name_len < q->name_len ? -1 : p->name_len > q->name_len;
 }
+
+/* Every index file written gets its own epoch for the streams' scratch. */
+static _Atomic uint64_t run_epoch_next = 1;
 
 static int write_all(int fd, const void *buf, size_t len)
 {
@@ -125,65 +124,112 @@ static int write_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
+typedef struct {
+    stream_t **streams; /* one per run, in run order once sorted */
+    uint64_t *start;    /* by the stream's run_index: its next entry's slot */
+    uint64_t *first;    /* by the stream's run_index: its first ordinal */
+    uint64_t count;
+} runs_t;
+
+/* Numbers the streams of the first n builder entries (each stream's entries
+ * are already in version order, so only the streams need sorting). */
+static int runs_grow(runs_t *r, uint64_t cap)
+{
+    stream_t **fs = realloc(r->streams, cap * sizeof *fs);
+    if (fs)
+        r->streams = fs;
+    uint64_t *fc = realloc(r->start, cap * sizeof *fc);
+    if (fc)
+        r->start = fc;
+    uint64_t *ff = realloc(r->first, cap * sizeof *ff);
+    if (ff)
+        r->first = ff;
+    return fs && fc && ff ? 0 : -ENOMEM;
+}
+
+static int runs_collect(const segment_t *s, uint64_t n, runs_t *r, uint64_t *names)
+{
+    uint64_t epoch = atomic_fetch_add(&run_epoch_next, 1);
+    uint64_t cap = 64;
+    *names = 0;
+    if (runs_grow(r, cap))
+        return -ENOMEM;
+    for (uint64_t i = 0; i < n; i++) {
+        stream_t *st = s->builder[i].stream;
+        if (st->run_epoch != epoch) {
+            if (r->count == cap && runs_grow(r, cap *= 2))
+                return -ENOMEM;
+            st->run_epoch = epoch;
+            st->run_index = r->count;
+            r->start[r->count] = 0;
+            r->first[r->count] = s->builder[i].ordinal;
+            r->streams[r->count++] = st;
+            *names += st->name_len;
+        }
+        r->start[st->run_index]++; /* a count for now */
+    }
+    return 0;
+}
+
 /* Lays out the index body (sparse, runs, entries, names) in one buffer. */
 static int index_body_build(const segment_t *s, uint64_t end_position, uint8_t **out,
                             size_t *out_len, index_header_t *h)
 {
-    uint64_t n = 0;
+    uint64_t n = 0, names = 0;
     while (n < s->builder_count && s->builder[n].entry.position < end_position)
         n++;
-    builder_entry_t *sorted = malloc((n ? n : 1) * sizeof *sorted);
-    if (!sorted)
-        return -ENOMEM;
-    if (n > 0) {
-        memcpy(sorted, s->builder, n * sizeof *sorted);
-        qsort(sorted, n, sizeof *sorted, builder_cmp);
-    }
-    uint64_t runs = 0, names = 0;
-    for (uint64_t i = 0; i < n; i++) {
-        if (i == 0 || sorted[i].stream != sorted[i - 1].stream) {
-            runs++;
-            names += sorted[i].stream->name_len;
-        }
-    }
+    runs_t r = {0};
+    int rc = runs_collect(s, n, &r, &names);
+    if (rc)
+        goto out_free_runs;
     uint64_t sparse = 0;
     while (sparse < s->sparse_count && s->sparse[sparse].position < end_position)
         sparse++;
-    size_t len = sparse * sizeof(sparse_entry_t) + runs * sizeof(index_run_t) +
+    size_t len = sparse * sizeof(sparse_entry_t) + r.count * sizeof(index_run_t) +
                  n * sizeof(index_entry_t) + names;
     uint8_t *body = calloc(1, len ? len : 1);
     if (!body) {
-        free(sorted);
-        return -ENOMEM;
+        rc = -ENOMEM;
+        goto out_free_runs;
     }
     if (sparse > 0)
         memcpy(body, s->sparse, sparse * sizeof(sparse_entry_t));
     index_run_t *run = (index_run_t *)(body + sparse * sizeof(sparse_entry_t));
-    index_entry_t *entry = (index_entry_t *)(run + runs);
+    index_entry_t *entry = (index_entry_t *)(run + r.count);
     char *name = (char *)(entry + n);
-    uint64_t r = 0, name_off = 0;
-    for (uint64_t i = 0; i < n; i++) {
-        const stream_t *st = sorted[i].stream;
-        if (i == 0 || st != sorted[i - 1].stream) {
-            run[r] = (index_run_t){.first_ordinal = sorted[i].ordinal, .entry_index = i,
-                                   .name_offset = (uint32_t)name_off, .name_len = st->name_len,
-                                   .kind = st->is_category ? RUN_KIND_CATEGORY : RUN_KIND_STREAM};
-            memcpy(name + name_off, st->name, st->name_len);
-            name_off += st->name_len;
-            r++;
-        }
-        run[r - 1].count++;
-        entry[i] = sorted[i].entry;
+    if (r.count > 1)
+        qsort(r.streams, r.count, sizeof *r.streams, run_cmp);
+    uint64_t at = 0, name_off = 0;
+    for (uint64_t k = 0; k < r.count; k++) {
+        stream_t *st = r.streams[k];
+        uint64_t count = r.start[st->run_index];
+        run[k] = (index_run_t){.entry_index = at, .count = (uint32_t)count,
+                               .name_offset = (uint32_t)name_off, .name_len = st->name_len,
+                               .kind = st->is_category ? RUN_KIND_CATEGORY : RUN_KIND_STREAM};
+        memcpy(name + name_off, st->name, st->name_len);
+        name_off += st->name_len;
+        r.start[st->run_index] = at;
+        at += count;
     }
-    free(sorted);
-    h->run_count = (uint32_t)runs;
+    for (uint64_t i = 0; i < n; i++) {
+        const builder_entry_t *b = &s->builder[i];
+        uint64_t slot = r.start[b->stream->run_index]++;
+        entry[slot] = b->entry;
+    }
+    for (uint64_t k = 0; k < r.count; k++)
+        run[k].first_ordinal = r.first[r.streams[k]->run_index];
+    h->run_count = (uint32_t)r.count;
     h->entry_count = n;
     h->sparse_count = sparse;
     h->names_bytes = names;
     h->body_checksum = checksum64(body, len, 0);
     *out = body;
     *out_len = len;
-    return 0;
+out_free_runs:
+    free(r.streams);
+    free(r.start);
+    free(r.first);
+    return rc;
 }
 
 int segment_index_write(const char *dir, const segment_t *s, uint64_t end_position,

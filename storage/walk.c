@@ -8,6 +8,7 @@
  * mapped bytes it is given. */
 #include "log_int.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <lz4.h>
@@ -69,7 +70,6 @@ const char *walk_status_name(walk_status_t st)
     case WALK_BAD_LZ4: return "batch body does not decompress";
     case WALK_BAD_RECORD: return "event record damaged";
     case WALK_BAD_STREAM: return "event record has an invalid stream name";
-    case WALK_BAD_VERSION: return "event version out of sequence";
     case WALK_BAD_FILL: return "event records do not fill the batch body";
     }
     return "unknown";

@@ -419,7 +419,7 @@ static void expect_read_stops(log_t *log, const char *name, uint64_t bad_first, 
 
 START_TEST(a_flipped_bit_in_a_sealed_batch_header_fails_its_events_only) {
     log_config_t cfg;
-    write_sealed_log(&cfg, LOG_COMPRESS_THRESHOLD_BYTES_DEFAULT);
+    write_sealed_log(&cfg, LOG_COMPRESS_THRESHOLD_BYTES_SUGGESTED);
     int nseg = tu_segments(g_dir, g_segs, SEG_CAP);
     ck_assert_int_ge(nseg, 3);
     static batch_at_t batches[4096];
@@ -443,7 +443,7 @@ END_TEST
 
 START_TEST(a_flipped_bit_in_a_sealed_batch_checksum_fails_its_events_only) {
     log_config_t cfg;
-    write_sealed_log(&cfg, LOG_COMPRESS_THRESHOLD_BYTES_DEFAULT);
+    write_sealed_log(&cfg, LOG_COMPRESS_THRESHOLD_BYTES_SUGGESTED);
     int nseg = tu_segments(g_dir, g_segs, SEG_CAP);
     ck_assert_int_ge(nseg, 3);
     static batch_at_t batches[4096];
@@ -548,7 +548,7 @@ END_TEST
 
 START_TEST(a_damaged_index_file_falls_back_to_scanning) {
     log_config_t cfg;
-    write_sealed_log(&cfg, LOG_COMPRESS_THRESHOLD_BYTES_DEFAULT);
+    write_sealed_log(&cfg, LOG_COMPRESS_THRESHOLD_BYTES_SUGGESTED);
     int nseg = tu_segments(g_dir, g_segs, SEG_CAP);
     ck_assert_int_ge(nseg, 3);
     char idx[520];
@@ -594,7 +594,7 @@ END_TEST
 
 START_TEST(a_missing_index_file_falls_back_to_scanning) {
     log_config_t cfg;
-    write_sealed_log(&cfg, LOG_COMPRESS_THRESHOLD_BYTES_DEFAULT);
+    write_sealed_log(&cfg, LOG_COMPRESS_THRESHOLD_BYTES_SUGGESTED);
     int nseg = tu_segments(g_dir, g_segs, SEG_CAP);
     ck_assert_int_ge(nseg, 3);
     for (int i = 0; i < nseg; i++) {
@@ -687,7 +687,7 @@ END_TEST
 
 START_TEST(a_damaged_segment_header_fails_the_open_naming_the_segment) {
     log_config_t cfg;
-    write_sealed_log(&cfg, LOG_COMPRESS_THRESHOLD_BYTES_DEFAULT);
+    write_sealed_log(&cfg, LOG_COMPRESS_THRESHOLD_BYTES_SUGGESTED);
     int nseg = tu_segments(g_dir, g_segs, SEG_CAP);
     ck_assert_int_ge(nseg, 3);
     /* the first_position field of the second segment */

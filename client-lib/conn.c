@@ -1,0 +1,252 @@
+/* conn.c -- connections: options, connect and handshake, close, flush. */
+#include "client_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+void evs_options_default(evs_options_t *opts)
+{
+    memset(opts, 0, sizeof *opts);
+    opts->host = "127.0.0.1";
+    opts->port = EVS_PORT_DEFAULT;
+    opts->client_name = "libevstore";
+    opts->connect_timeout_ms = EVS_CONNECT_TIMEOUT_MS_DEFAULT;
+    opts->io_timeout_ms = EVS_IO_TIMEOUT_MS_DEFAULT;
+    opts->inflight_max = EVS_INFLIGHT_MAX_DEFAULT;
+    opts->recv_frame_bytes_max = EVS_RECV_FRAME_BYTES_MAX_DEFAULT;
+}
+
+static int options_check(const evs_options_t *o)
+{
+    const char *bad = NULL;
+    if (!o->host || !o->host[0])
+        bad = "host is empty";
+    else if (!o->client_name || strlen(o->client_name) > EVS_CLIENT_NAME_BYTES_MAX)
+        bad = "client_name is missing or too long";
+    else if (o->connect_timeout_ms <= 0 || o->io_timeout_ms <= 0)
+        bad = "timeouts must be positive";
+    else if (o->inflight_max == 0 || o->inflight_max > EVS_INFLIGHT_MAX_LIMIT)
+        bad = "inflight_max is out of range";
+    else if (o->recv_frame_bytes_max < 1024 || o->recv_frame_bytes_max > FRAME_BYTES_MAX_LIMIT)
+        bad = "recv_frame_bytes_max is out of range";
+    if (!bad)
+        return 0;
+    errmsg_set("evs_connect: %s", bad);
+    return -EINVAL;
+}
+
+static void slots_destroy(evs_conn_t *conn, uint32_t count)
+{
+    for (uint32_t i = 0; i < count; i++)
+        pthread_cond_destroy(&conn->slots[i].cond);
+    free(conn->slots);
+}
+
+/* Allocates the slot table, every slot free, with CLOCK_MONOTONIC conds. */
+static int slots_create(evs_conn_t *conn)
+{
+    uint32_t n = conn->opts.inflight_max;
+    conn->slots = calloc(n, sizeof *conn->slots);
+    if (!conn->slots)
+        return -ENOMEM;
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    for (uint32_t i = 0; i < n; i++) {
+        pthread_cond_init(&conn->slots[i].cond, &attr);
+        conn->slots[i].next = i + 1 < n ? i + 1 : SLOT_NONE;
+        conn->slots[i].prev = SLOT_NONE;
+    }
+    pthread_cond_init(&conn->slot_free_cond, &attr);
+    pthread_cond_init(&conn->idle_cond, &attr);
+    pthread_condattr_destroy(&attr);
+    conn->free_head = 0;
+    conn->async_head = conn->async_tail = SLOT_NONE;
+    return 0;
+}
+
+static void conn_free(evs_conn_t *conn)
+{
+    slots_destroy(conn, conn->opts.inflight_max);
+    pthread_cond_destroy(&conn->slot_free_cond);
+    pthread_cond_destroy(&conn->idle_cond);
+    pthread_mutex_destroy(&conn->lock);
+    pthread_mutex_destroy(&conn->send_lock);
+    close(conn->wake_fd);
+    free(conn->host);
+    free(conn->client_name);
+    free(conn);
+}
+
+static int conn_alloc(const evs_options_t *opts, evs_conn_t **out)
+{
+    evs_conn_t *conn = calloc(1, sizeof *conn);
+    if (!conn)
+        return -ENOMEM;
+    conn->fd = -1;
+    conn->opts = *opts;
+    conn->host = strdup(opts->host);
+    conn->client_name = strdup(opts->client_name);
+    conn->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (!conn->host || !conn->client_name || conn->wake_fd < 0)
+        goto err_free_strings;
+    conn->opts.host = conn->host;
+    conn->opts.client_name = conn->client_name;
+    if (slots_create(conn))
+        goto err_free_strings;
+    pthread_mutex_init(&conn->lock, NULL);
+    pthread_mutex_init(&conn->send_lock, NULL);
+    *out = conn;
+    return 0;
+
+err_free_strings:
+    if (conn->wake_fd >= 0)
+        close(conn->wake_fd);
+    free(conn->host);
+    free(conn->client_name);
+    free(conn);
+    return -ENOMEM;
+}
+
+/* Copies HelloOk into conn->info. */
+static int hello_ok_take(evs_conn_t *conn, const Evstore__V1__HelloOk *ok)
+{
+    if (ok->protocol_version != PROTOCOL_VERSION || ok->frame_bytes_max == 0) {
+        errmsg_set("server answered Hello with protocol version %u, frame limit %u",
+                   ok->protocol_version, ok->frame_bytes_max);
+        return EVS_EPROTOCOL;
+    }
+    conn->info.protocol_version = ok->protocol_version;
+    snprintf(conn->info.server_version, sizeof conn->info.server_version, "%s",
+             ok->server_version ? ok->server_version : "");
+    conn->info.frame_bytes_max = ok->frame_bytes_max;
+    conn->info.append_events_max = ok->append_events_max;
+    conn->info.read_events_max = ok->read_events_max;
+    return 0;
+}
+
+/* Sends Hello and reads the answer, before the reader thread exists. */
+static int handshake(evs_conn_t *conn, uint64_t deadline_ns)
+{
+    Evstore__V1__Hello hello = EVSTORE__V1__HELLO__INIT;
+    hello.protocol_version = PROTOCOL_VERSION;
+    hello.client_name = conn->client_name;
+    envelope_t env = EVSTORE__V1__ENVELOPE__INIT;
+    env.correlation_id = 1;
+    env.body_case = EVSTORE__V1__ENVELOPE__BODY_HELLO;
+    env.hello = &hello;
+    uint8_t buf[FRAME_HEADER_BYTES + EVS_CLIENT_NAME_BYTES_MAX + 32];
+    size_t len = frame_encode(&env, buf);
+    int err = sock_send_all(conn->fd, buf, len, deadline_ns);
+    envelope_t *resp = NULL;
+    if (!err)
+        err = sock_recv_frame(conn->fd, conn->opts.recv_frame_bytes_max, deadline_ns, &resp);
+    if (err) {
+        if (err == EVS_ETIMEDOUT || err == EVS_ECLOSED)
+            errmsg_set("handshake with %s:%u: %s", conn->host, (unsigned)conn->opts.port,
+                       evs_strerror(err));
+        return err;
+    }
+    if (resp->body_case == EVSTORE__V1__ENVELOPE__BODY_HELLO_OK)
+        err = hello_ok_take(conn, resp->hello_ok);
+    else if (resp->body_case == EVSTORE__V1__ENVELOPE__BODY_ERROR)
+        err = error_from_envelope(resp);
+    else {
+        errmsg_set("server answered Hello with message %d", (int)resp->body_case);
+        err = EVS_EPROTOCOL;
+    }
+    frame_free(resp);
+    return err;
+}
+
+int evs_connect(const evs_options_t *opts, evs_conn_t **out)
+{
+    evs_options_t defaults;
+    errmsg_clear();
+    if (!opts) {
+        evs_options_default(&defaults);
+        opts = &defaults;
+    }
+    int err = options_check(opts);
+    if (err)
+        return err;
+    evs_conn_t *conn;
+    err = conn_alloc(opts, &conn);
+    if (err)
+        return err;
+    uint64_t deadline = deadline_after_ms(opts->connect_timeout_ms);
+    conn->fd = sock_connect(conn->host, opts->port, opts->connect_timeout_ms);
+    if (conn->fd < 0) {
+        err = conn->fd;
+        goto err_free_conn;
+    }
+    err = handshake(conn, deadline);
+    if (err)
+        goto err_close_fd;
+    err = -pthread_create(&conn->reader, NULL, reader_main, conn);
+    if (err)
+        goto err_close_fd;
+    conn->reader_started = true;
+    *out = conn;
+    return 0;
+
+err_close_fd:
+    close(conn->fd);
+err_free_conn:
+    conn_free(conn);
+    return err;
+}
+
+void evs_close(evs_conn_t *conn)
+{
+    if (!conn)
+        return;
+    conn_fail(conn, EVS_ECLOSED, "connection closed by evs_close()");
+    pthread_join(conn->reader, NULL);
+    close(conn->fd);
+    conn_free(conn);
+}
+
+int evs_flush(evs_conn_t *conn, int timeout_ms)
+{
+    if (on_reader_thread(conn)) {
+        errmsg_set("evs_flush from a completion callback");
+        return EVS_EDEADLOCK;
+    }
+    uint64_t deadline = deadline_after_ms(timeout_ms);
+    struct timespec ts = { .tv_sec = (time_t)(deadline / 1000000000u),
+                           .tv_nsec = (long)(deadline % 1000000000u) };
+    int err = 0;
+    pthread_mutex_lock(&conn->lock);
+    while (conn->busy > 0 && !err) {
+        if (deadline == UINT64_MAX)
+            pthread_cond_wait(&conn->idle_cond, &conn->lock);
+        else if (pthread_cond_timedwait(&conn->idle_cond, &conn->lock, &ts) == ETIMEDOUT)
+            err = EVS_ETIMEDOUT;
+    }
+    if (!err && conn->err) {
+        err = conn->err;
+        errmsg_set("%s", conn->err_msg);
+    } else if (err) {
+        errmsg_set("%u requests still in flight after %d ms", conn->busy, timeout_ms);
+    }
+    pthread_mutex_unlock(&conn->lock);
+    return err;
+}
+
+void evs_server_info(const evs_conn_t *conn, evs_server_info_t *out)
+{
+    *out = conn->info;
+}
+
+int evs_conn_error(evs_conn_t *conn)
+{
+    pthread_mutex_lock(&conn->lock);
+    int err = conn->err;
+    pthread_mutex_unlock(&conn->lock);
+    return err;
+}
