@@ -99,6 +99,9 @@ int sock_recv_frame(int fd, uint32_t frame_bytes_max, uint64_t deadline_ns, enve
  * On 0, *resp is the answer, of body case want, or an Error turned into its
  * code (returned; *resp freed). The caller frees *resp with frame_free(). */
 int request_sync(evs_conn_t *conn, envelope_t *req, int want, envelope_t **resp);
+/* As request_sync(), but an Error answer is returned as its code (with
+ * evs_errmsg() set) and *resp is then NULL. */
+int request_expect(evs_conn_t *conn, envelope_t *req, int want, envelope_t **resp);
 /* Sends req as an async append; cb runs on the reader thread. */
 int request_async(evs_conn_t *conn, envelope_t *req, evs_append_cb cb, void *ctx);
 /* Marks the connection closed with err (first error wins) and wakes the

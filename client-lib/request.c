@@ -246,3 +246,16 @@ out_free_buf:
     free(buf);
     return err;
 }
+
+int request_expect(evs_conn_t *conn, envelope_t *req, int want, envelope_t **resp)
+{
+    int err = request_sync(conn, req, want, resp);
+    if (err)
+        return err;
+    if ((*resp)->body_case == EVSTORE__V1__ENVELOPE__BODY_ERROR) {
+        err = error_from_envelope(*resp);
+        frame_free(*resp);
+        *resp = NULL;
+    }
+    return err;
+}

@@ -250,7 +250,8 @@ static int index_new_batch(log_t *log, segment_t *seg, uint64_t batch_offset,
                 rc = segment_builder_push(seg, s->category, s->category->count - 1, &entry);
             if (!rc)
                 rc = idq_push(&log->pending_ids, position, e->id);
-            idcache_put(&log->ids, e->id, position, log->head_position);
+            if (k == 0) /* a retry is looked up by its first event's id */
+                idcache_put(&log->ids, e->id, position, log->head_position);
         }
     }
     return rc;
