@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -134,7 +135,9 @@ static bool header_never_written(const log_t *log, uint64_t first)
 
 typedef struct {
     index_header_t h;
-    uint8_t *file;
+    uint8_t *file;            /* the whole file, mapped read-only */
+    size_t file_len;
+    stream_t **found;         /* per run: its stream, if it exists already */
     const sparse_entry_t *sparse;
     const index_run_t *runs;
     const index_entry_t *entries;
@@ -153,13 +156,13 @@ static int index_file_read(const log_t *log, const segment_t *s, index_file_t *f
     int rc = LOG_ECORRUPT;
     if (fstat(fd, &st) != 0 || (uint64_t)st.st_size < sizeof f->h)
         goto out_close;
-    f->file = malloc((size_t)st.st_size);
-    if (!f->file) {
-        rc = -ENOMEM;
+    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    if (map == MAP_FAILED) {
+        rc = -errno;
         goto out_close;
     }
-    if (pread(fd, f->file, (size_t)st.st_size, 0) != st.st_size)
-        goto out_close;
+    f->file = map;
+    f->file_len = (size_t)st.st_size;
     memcpy(&f->h, f->file, sizeof f->h);
     const index_header_t *h = &f->h;
     uint64_t body = (uint64_t)st.st_size - sizeof *h;
@@ -184,16 +187,21 @@ out_close:
     return rc;
 }
 
-/* Checks every run against the current index before anything is applied. */
-static int index_file_fits(const log_t *log, const segment_t *s, const index_file_t *f)
+/* Checks every run against the current index before anything is applied,
+ * noting each run's stream. */
+static int index_file_fits(const log_t *log, const segment_t *s, index_file_t *f)
 {
+    f->found = malloc((f->h.run_count ? f->h.run_count : 1) * sizeof *f->found);
+    if (!f->found)
+        return -ENOMEM;
     for (uint32_t i = 0; i < f->h.run_count; i++) {
         const index_run_t *r = &f->runs[i];
         if ((uint64_t)r->name_offset + r->name_len > f->h.names_bytes || r->name_len == 0 ||
             r->entry_index + r->count > f->h.entry_count || r->kind > RUN_KIND_CATEGORY)
             return LOG_ECORRUPT;
-        const stream_t *st = stream_table_find(&log->streams, f->names + r->name_offset,
-                                               r->name_len, r->kind == RUN_KIND_CATEGORY);
+        stream_t *st = stream_table_find(&log->streams, f->names + r->name_offset, r->name_len,
+                                         r->kind == RUN_KIND_CATEGORY);
+        f->found[i] = st;
         if ((st ? st->count : 0) != r->first_ordinal)
             return LOG_ECORRUPT;
         for (uint32_t k = 0; k < r->count; k++) {
@@ -215,9 +223,9 @@ static int index_file_apply(log_t *log, segment_t *s, const index_file_t *f, boo
     }
     for (uint32_t i = 0; i < f->h.run_count; i++) {
         const index_run_t *r = &f->runs[i];
-        stream_t *st = stream_table_get(&log->streams, f->names + r->name_offset, r->name_len,
-                                        r->kind == RUN_KIND_CATEGORY);
-        if (!st)
+        stream_t *st = f->found[i];
+        if (!st && !(st = stream_table_get(&log->streams, f->names + r->name_offset, r->name_len,
+                                           r->kind == RUN_KIND_CATEGORY)))
             return -ENOMEM;
         int rc = stream_push_run(st, &f->entries[r->entry_index], r->count);
         for (uint32_t k = 0; k < r->count && last && rc == 0; k++)
@@ -246,7 +254,9 @@ static int index_file_load(log_t *log, segment_t *s, bool last, uint64_t next_fi
             s->indexed = !last;
         }
     }
-    free(f.file);
+    if (f.file)
+        munmap(f.file, f.file_len);
+    free(f.found);
     return rc;
 }
 

@@ -195,6 +195,8 @@ int inspect_index_begin(inspect_scan_t *sc, uint32_t seg);
 void inspect_index_batch(inspect_scan_t *sc, uint32_t seg, const walk_t *w);
 /* After the walk: what the index claims that the segment does not hold. */
 void inspect_index_end(inspect_scan_t *sc, uint32_t seg);
+/* Frees the index-check state of the scan. */
+void inspect_index_free(inspect_scan_t *sc);
 /* Rebuilds every sealed segment's index file (and the last one's when its
  * data ends cleanly) with the engine's own writer. Exit code. */
 int inspect_index_rebuild(inspect_log_t *log, inspect_report_t *rep, bool dry_run);
