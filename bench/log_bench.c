@@ -11,6 +11,7 @@
  * by a time; the bounds are the BENCH_*_MAX constants below.
  */
 #define _GNU_SOURCE
+#include "bench_util.h"
 #include "log.h"
 
 #include <dirent.h>
@@ -74,147 +75,19 @@ typedef struct {
     bool cleanup;
 } bench_opts_t;
 
-/* ---- clock, random payload, ids ----------------------------------------- */
-
-static uint64_t bench_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t bench_rng_state = 0x9e3779b97f4a7c15ull;
-
-/* xorshift64*: fast, and its output does not compress. */
-static uint64_t bench_rand(void)
-{
-    uint64_t x = bench_rng_state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    bench_rng_state = x;
-    return x * 0x2545f4914f6cdd1dull;
-}
-
-static uint8_t *bench_pool;
-static size_t bench_pool_bytes;
-static size_t bench_pool_next; /* offset of the next slice */
-static uint64_t bench_id_nonce;
-static uint64_t bench_id_next;
-
-/* Fills the payload pool with random bytes. */
-static int bench_payload_init(uint64_t event_bytes_max)
-{
-    bench_rng_state ^= bench_now_ns() ^ ((uint64_t)getpid() << 32);
-    if (bench_rng_state == 0)
-        bench_rng_state = 1;
-    bench_id_nonce = bench_rand();
-    bench_pool_bytes = BENCH_PAYLOAD_POOL_BYTES + event_bytes_max;
-    bench_pool = malloc(bench_pool_bytes);
-    if (bench_pool == NULL)
-        return -ENOMEM;
-    for (size_t i = 0; i < bench_pool_bytes; i += 8) {
-        uint64_t r = bench_rand();
-        memcpy(bench_pool + i, &r, bench_pool_bytes - i < 8 ? bench_pool_bytes - i : 8);
-    }
-    return 0;
-}
+/* ---- events ------------------------------------------------------------ */
 
 /* Fills one event of event_bytes bytes of data, with a fresh id. */
 static void bench_event_fill(log_event_in_t *ev, uint64_t event_bytes)
 {
-    uint64_t counter = bench_id_next++;
-    memcpy(ev->id, &bench_id_nonce, 8);
-    memcpy(ev->id + 8, &counter, 8);
+    bench_id_fresh(ev->id);
     ev->type = BENCH_EVENT_TYPE;
     ev->type_len = sizeof(BENCH_EVENT_TYPE) - 1;
     ev->metadata = NULL;
     ev->metadata_len = 0;
-    if (bench_pool_next + event_bytes > bench_pool_bytes)
-        bench_pool_next = 0;
-    ev->data = bench_pool + bench_pool_next;
-    bench_pool_next += event_bytes;
+    ev->data = bench_payload(event_bytes);
     ev->data_len = event_bytes;
     ev->timestamp_ns = 0;
-}
-
-/* ---- log-linear histogram of nanoseconds --------------------------------
- * Values below 16 have a bucket each; above, each power of two is split into
- * 16 linear sub-buckets, so a reported value is within 1/32 of the truth. */
-
-#define HIST_SUB_BITS 4u
-#define HIST_SUB (1u << HIST_SUB_BITS)
-#define HIST_BUCKETS ((64u - HIST_SUB_BITS + 1u) * HIST_SUB)
-
-typedef struct {
-    uint64_t counts[HIST_BUCKETS];
-    uint64_t total;
-    uint64_t max;
-} hist_t;
-
-static uint32_t hist_bucket(uint64_t v)
-{
-    if (v < HIST_SUB)
-        return (uint32_t)v;
-    uint32_t e = 63u - (uint32_t)__builtin_clzll(v);
-    uint32_t sub = (uint32_t)(v >> (e - HIST_SUB_BITS)) & (HIST_SUB - 1u);
-    return (e - HIST_SUB_BITS + 1u) * HIST_SUB + sub;
-}
-
-/* The middle of a bucket's range. */
-static uint64_t hist_bucket_value(uint32_t b)
-{
-    if (b < HIST_SUB)
-        return b;
-    uint32_t e = b / HIST_SUB + HIST_SUB_BITS - 1u;
-    uint64_t sub = b % HIST_SUB;
-    uint64_t width = 1ull << (e - HIST_SUB_BITS);
-    return ((HIST_SUB + sub) << (e - HIST_SUB_BITS)) + width / 2;
-}
-
-static void hist_add(hist_t *h, uint64_t v)
-{
-    h->counts[hist_bucket(v)]++;
-    h->total++;
-    if (v > h->max)
-        h->max = v;
-}
-
-/* The value at quantile q (0..1), never above the largest value recorded. */
-static uint64_t hist_quantile(const hist_t *h, double q)
-{
-    if (h->total == 0)
-        return 0;
-    uint64_t rank = (uint64_t)(q * (double)h->total);
-    if (rank >= h->total)
-        rank = h->total - 1;
-    uint64_t seen = 0;
-    for (uint32_t b = 0; b < HIST_BUCKETS; b++) {
-        seen += h->counts[b];
-        if (seen > rank) {
-            uint64_t v = hist_bucket_value(b);
-            return v < h->max ? v : h->max;
-        }
-    }
-    return h->max;
-}
-
-/* ---- exact quantiles of a small sample ---------------------------------- */
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Sorts v in place; returns the value at quantile q (nearest rank). */
-static uint64_t sample_quantile(uint64_t *v, size_t n, double q)
-{
-    if (n == 0)
-        return 0;
-    qsort(v, n, sizeof *v, cmp_u64);
-    size_t i = (size_t)(q * (double)n);
-    return v[i < n ? i : n - 1];
 }
 
 /* ---- slots: appends in flight -------------------------------------------
@@ -1190,7 +1063,7 @@ int main(int argc, char **argv)
                 o.dir);
         return 1;
     }
-    rc = bench_payload_init(o.event_bytes);
+    rc = bench_payload_init(BENCH_PAYLOAD_POOL_BYTES, o.event_bytes);
     if (rc < 0) {
         fprintf(stderr, "out of memory\n");
         return 1;
@@ -1206,7 +1079,7 @@ int main(int argc, char **argv)
         if (crc < 0)
             fprintf(stderr, "cleanup of %s: %s (left in place)\n", o.dir, strerror(-crc));
     }
-    free(bench_pool);
+    bench_payload_free();
     if (rc < 0) {
         fprintf(stderr, "failed: %s\n", log_strerror(rc));
         return 1;

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define LOG_RING_ENTRIES 64u
+#define LOG_RING_ENTRIES 256u /* >= LOG_WRITES_INFLIGHT_LIMIT * EXTENTS_MAX * 3 */
 
 void log_config_default(log_config_t *cfg)
 {
@@ -22,6 +22,7 @@ void log_config_default(log_config_t *cfg)
         .interval_ms = LOG_INTERVAL_MS_DEFAULT,
         .compress_threshold_bytes = LOG_COMPRESS_THRESHOLD_BYTES_DEFAULT,
         .write_bytes_max = LOG_WRITE_BYTES_MAX_DEFAULT,
+        .writes_inflight_max = LOG_WRITES_INFLIGHT_MAX_DEFAULT,
         .pending_bytes_max = LOG_PENDING_BYTES_MAX_DEFAULT,
         .event_bytes_max = LOG_EVENT_BYTES_MAX_DEFAULT,
         .batch_events_max = LOG_BATCH_EVENTS_MAX_DEFAULT,
@@ -39,7 +40,8 @@ static int config_check(const log_config_t *c)
     if (c->segment_bytes < LOG_SEGMENT_BYTES_MIN || c->segment_bytes > LOG_SEGMENT_BYTES_MAX ||
         c->segment_bytes % 4096 != 0)
         return LOG_EBAD_REQUEST;
-    if (c->write_bytes_max < 4096)
+    if (c->write_bytes_max < 4096 || c->writes_inflight_max == 0 ||
+        c->writes_inflight_max > LOG_WRITES_INFLIGHT_LIMIT)
         return LOG_EBAD_REQUEST;
     if (c->batch_streams_max == 0 || c->batch_streams_max > LOG_BATCH_STREAMS_MAX_DEFAULT ||
         c->batch_events_max == 0 || c->event_bytes_max == 0 || c->pending_bytes_max == 0)
@@ -166,7 +168,8 @@ err_unlink:
 
 uint64_t log_torn_window(const log_t *log)
 {
-    return log->cfg.durability == LOG_DURABILITY_ALWAYS ? log->cfg.write_bytes_max : 0;
+    return log->cfg.durability == LOG_DURABILITY_ALWAYS
+               ? (uint64_t)log->cfg.write_bytes_max * log->cfg.writes_inflight_max : 0;
 }
 
 /* ---- open and close ---- */
@@ -336,7 +339,7 @@ err:
 
 int log_drain(log_t *log)
 {
-    while (log->pending_head || log->wq_head || log->inflight || log->sync_inflight) {
+    while (log->pending_head || log->wq_head || log->writes_inflight || log->sync_inflight) {
         int rc = writer_reap(log, -1);
         if (rc < 0)
             return rc;

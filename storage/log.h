@@ -63,6 +63,9 @@ typedef enum {
 #define LOG_COMPRESS_THRESHOLD_BYTES_DEFAULT 0u
 #define LOG_COMPRESS_THRESHOLD_BYTES_SUGGESTED 4096u
 #define LOG_WRITE_BYTES_MAX_DEFAULT (4u * 1024 * 1024)
+#define LOG_WRITES_INFLIGHT_MAX_DEFAULT 4u /* measured: 4 concurrent write+fdatasync
+                                               chains sync ~2x the bytes of one */
+#define LOG_WRITES_INFLIGHT_LIMIT 16u
 #define LOG_PENDING_BYTES_MAX_DEFAULT (64u * 1024 * 1024)
 #define LOG_EVENT_BYTES_MAX_DEFAULT (1024u * 1024)
 #define LOG_BATCH_EVENTS_MAX_DEFAULT 10000u
@@ -81,6 +84,8 @@ typedef struct {
     uint32_t compress_threshold_bytes; /* LZ4 a body at least this large (0: never, the default) */
     uint32_t write_bytes_max;          /* largest group-commit write and largest batch
                                           (capped at what a segment holds) */
+    uint32_t writes_inflight_max;      /* group-commit writes (each with its fdatasync) in
+                                          flight at once, 1..LOG_WRITES_INFLIGHT_LIMIT */
     uint64_t pending_bytes_max;        /* bytes accepted but not yet written; over it LOG_EBUSY */
     uint32_t event_bytes_max;          /* metadata + data of one event */
     uint32_t batch_events_max;         /* events in one append */

@@ -268,6 +268,7 @@ typedef struct pending_s {
 
 /* A run of bytes of one write buffer bound for one segment. */
 typedef struct {
+    struct wbuf_s *owner;
     segment_t *segment;
     uint64_t file_offset;
     uint64_t buf_offset;   /* into the buffer */
@@ -278,12 +279,18 @@ typedef struct {
 
 #define EXTENTS_MAX 4u
 
+typedef enum { WBUF_FILLING, WBUF_INFLIGHT, WBUF_DONE } wbuf_state_t;
+
 /* Bytes of whole batches waiting for (or in) one group-commit write. */
 typedef struct wbuf_s {
     uint8_t *data;
     uint64_t len, cap;
     extent_t extents[EXTENTS_MAX];
     uint32_t extent_count;
+    wbuf_state_t state;
+    uint32_t sqes_pending;   /* completions still to come for its submission */
+    int error;               /* first error of its writes or fdatasyncs */
+    uint64_t start_ns;       /* first submission */
     uint64_t start_position, end_position; /* the positions it holds */
     uint64_t start_checksum;               /* chain value before its first batch */
     uint64_t end_checksum;                 /* chain value after its last batch */
@@ -323,14 +330,12 @@ struct log_s {
     uint64_t synced_position;  /* positions below: written and fdatasync'd */
     int fatal;                 /* a failed fdatasync after acknowledging: no more appends */
 
-    wbuf_t *wq_head, *wq_tail; /* write queue; wq_head is in flight when inflight */
+    wbuf_t *wq_head, *wq_tail; /* write queue, in position order: done, in flight, filling */
     wbuf_t *wfree;             /* recycled buffers */
-    bool inflight;
+    uint32_t writes_inflight;  /* buffers being written and synced, concurrently */
+    const segment_t *last_submitted; /* segment of the last extent submitted */
     bool sync_inflight;        /* a lone fdatasync (interval mode) is in flight */
     uint64_t sync_target;      /* position that lone fdatasync makes durable */
-    uint32_t inflight_sqes;    /* completions still to reap */
-    int inflight_error;
-    uint64_t inflight_start_ns;
     pending_t *pending_head, *pending_tail;
     uint64_t pending_bytes;
     bool closing;

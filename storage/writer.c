@@ -1,12 +1,16 @@
 /* writer.c -- group commit through io_uring.
  *
  * Accepted batches are encoded into write buffers (at most write_bytes_max
- * each). One buffer is written at a time: its extents are written, each
+ * each). A buffer is written as one chain: its extents are written, each
  * followed by a linked fdatasync where the durability mode (or the end of a
- * segment) asks for one. Batches accepted while a write is in flight wait in
- * the next buffer and share its write and fdatasync. Short writes are
- * resubmitted for the rest. An I/O error fails every batch not yet written
- * and rolls the in-memory state back to the last written batch. */
+ * segment) asks for one. Up to writes_inflight_max chains run at once (the
+ * device syncs more bytes per second with a few concurrent fdatasyncs);
+ * batches accepted meanwhile wait in the next buffer and share its write and
+ * fdatasync. Buffers complete in any order but are acknowledged in position
+ * order. A buffer that starts a new segment waits until every earlier one has
+ * completed, so a sealed segment is whole before the next one holds a byte.
+ * Short writes are resubmitted for the rest. An I/O error fails every batch
+ * not yet acknowledged and rolls the in-memory state back to the last one. */
 #include "log_int.h"
 
 #include <errno.h>
@@ -14,9 +18,11 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The low 2 bits of a completion's user_data; the rest points at the extent
+ * (or at the log, for a lone fdatasync). */
 enum { OP_WRITE = 1, OP_SYNC = 2, OP_LONE_SYNC = 3 };
 
-static uint64_t op_data(int op, uint32_t extent) { return (uint64_t)op | ((uint64_t)extent << 8); }
+static uint64_t op_data(const void *p, int op) { return (uint64_t)(uintptr_t)p | (uint64_t)op; }
 
 static wbuf_t *wbuf_new(log_t *log)
 {
@@ -30,6 +36,9 @@ static wbuf_t *wbuf_new(log_t *log)
     }
     b->len = 0;
     b->extent_count = 0;
+    b->state = WBUF_FILLING;
+    b->error = 0;
+    b->sqes_pending = 0;
     b->next = NULL;
     b->start_position = b->end_position = log->head_position;
     b->start_checksum = b->end_checksum = log->head_checksum;
@@ -65,7 +74,7 @@ void writer_free(log_t *log)
 static wbuf_t *wbuf_fill(log_t *log, uint64_t need)
 {
     wbuf_t *b = log->wq_tail;
-    bool busy = b && b == log->wq_head && log->inflight;
+    bool busy = b && b->state != WBUF_FILLING;
     if (!b || busy || (b->len > 0 && b->len + need > log->cfg.write_bytes_max) ||
         b->extent_count == EXTENTS_MAX)
         b = wbuf_new(log);
@@ -92,7 +101,8 @@ uint8_t *writer_reserve(log_t *log, segment_t *s, uint64_t file_offset, uint64_t
         if (x)
             x->seals = x->segment != s;
         x = &b->extents[b->extent_count++];
-        *x = (extent_t){.segment = s, .file_offset = file_offset, .buf_offset = b->len};
+        *x = (extent_t){.owner = b, .segment = s, .file_offset = file_offset,
+                        .buf_offset = b->len};
     }
     return b->data + b->len;
 }
@@ -105,7 +115,8 @@ void writer_seal(log_t *log, segment_t *s)
         return; /* ENOMEM: the segment is synced at close instead */
     if (!x || x->segment != s) {
         x = &b->extents[b->extent_count++];
-        *x = (extent_t){.segment = s, .file_offset = s->write_offset, .buf_offset = b->len};
+        *x = (extent_t){.owner = b, .segment = s, .file_offset = s->write_offset,
+                        .buf_offset = b->len};
     }
     x->seals = true;
 }
@@ -137,6 +148,15 @@ static bool extent_needs_sync(const log_t *log, const extent_t *x)
     return x->seals || x->segment->fresh || log->cfg.durability == LOG_DURABILITY_ALWAYS;
 }
 
+static struct io_uring_sqe *chain_sqe(log_t *log, struct io_uring_sqe **last)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&log->ring);
+    assert(sqe); /* the ring holds writes_inflight_max full chains */
+    sqe->flags |= IOSQE_IO_LINK;
+    *last = sqe;
+    return sqe;
+}
+
 /* Queues the unfinished extents of b, each with its fdatasync, as one chain. */
 static int submit_wbuf(log_t *log, wbuf_t *b)
 {
@@ -145,50 +165,46 @@ static int submit_wbuf(log_t *log, wbuf_t *b)
     for (uint32_t i = 0; i < b->extent_count; i++) {
         extent_t *x = &b->extents[i];
         bool sync = extent_needs_sync(log, x);
-        if (x->done == x->len && !sync)
-            continue;
         if (x->done < x->len) {
-            struct io_uring_sqe *sqe = io_uring_get_sqe(&log->ring);
-            assert(sqe);
+            struct io_uring_sqe *sqe = chain_sqe(log, &last);
             io_uring_prep_write(sqe, x->segment->fd, b->data + x->buf_offset + x->done,
                                 (unsigned)(x->len - x->done), x->file_offset + x->done);
-            io_uring_sqe_set_data64(sqe, op_data(OP_WRITE, i));
+            io_uring_sqe_set_data64(sqe, op_data(x, OP_WRITE));
             sqe->flags |= IOSQE_IO_LINK;
-            last = sqe;
             sqes++;
         }
         if (sync) {
-            struct io_uring_sqe *sqe = io_uring_get_sqe(&log->ring);
-            assert(sqe);
+            struct io_uring_sqe *sqe = chain_sqe(log, &last);
             io_uring_prep_fsync(sqe, x->segment->fd, IORING_FSYNC_DATASYNC);
-            io_uring_sqe_set_data64(sqe, op_data(OP_SYNC, i));
+            io_uring_sqe_set_data64(sqe, op_data(x, OP_SYNC));
             sqe->flags |= IOSQE_IO_LINK;
-            last = sqe;
             sqes++;
             log->stats.fdatasyncs++;
         }
         if (x->segment->fresh) {
             /* the new segment's name in the directory */
-            struct io_uring_sqe *sqe = io_uring_get_sqe(&log->ring);
-            assert(sqe);
+            struct io_uring_sqe *sqe = chain_sqe(log, &last);
             io_uring_prep_fsync(sqe, log->dir_fd, 0);
-            io_uring_sqe_set_data64(sqe, op_data(OP_SYNC, i));
+            io_uring_sqe_set_data64(sqe, op_data(x, OP_SYNC));
             sqe->flags |= IOSQE_IO_LINK;
-            last = sqe;
             sqes++;
         }
     }
-    if (sqes == 0)
+    if (b->state == WBUF_FILLING) {
+        b->state = WBUF_INFLIGHT;
+        b->start_ns = mono_ns();
+        log->writes_inflight++;
+        log->last_submitted = b->extents[b->extent_count - 1].segment;
+    }
+    if (sqes == 0) {
+        b->state = WBUF_DONE; /* nothing to write or sync (a "none" buffer of no bytes) */
+        log->writes_inflight--;
         return 0;
-    /* The last operation ends the chain. */
-    last->flags &= (uint8_t)~IOSQE_IO_LINK;
+    }
+    last->flags &= (uint8_t)~IOSQE_IO_LINK; /* the last operation ends the chain */
+    b->sqes_pending = sqes;
     int rc = io_uring_submit(&log->ring);
-    if (rc < 0)
-        return rc;
-    log->inflight = true;
-    log->inflight_sqes = sqes;
-    log->inflight_error = 0;
-    return 0;
+    return rc < 0 ? rc : 0;
 }
 
 static int submit_lone_sync(log_t *log)
@@ -197,7 +213,7 @@ static int submit_lone_sync(log_t *log)
     struct io_uring_sqe *sqe = io_uring_get_sqe(&log->ring);
     assert(sqe);
     io_uring_prep_fsync(sqe, s->fd, IORING_FSYNC_DATASYNC);
-    io_uring_sqe_set_data64(sqe, op_data(OP_LONE_SYNC, 0));
+    io_uring_sqe_set_data64(sqe, op_data(log, OP_LONE_SYNC));
     int rc = io_uring_submit(&log->ring);
     if (rc < 0)
         return rc;
@@ -207,15 +223,33 @@ static int submit_lone_sync(log_t *log)
     return 0;
 }
 
+/* True if b writes to a segment other than the one last submitted: it must
+ * wait for every earlier buffer (a new segment follows only a whole one). */
+static bool wbuf_changes_segment(const log_t *log, const wbuf_t *b)
+{
+    for (uint32_t i = 0; i < b->extent_count; i++)
+        if (b->extents[i].segment != log->last_submitted)
+            return true;
+    return false;
+}
+
 int writer_submit(log_t *log)
 {
-    if (log->inflight || log->sync_inflight)
+    if (log->sync_inflight)
         return 0;
     wbuf_t *b = log->wq_head;
-    if (b && b->extent_count > 0) {
-        log->inflight_start_ns = mono_ns();
-        return submit_wbuf(log, b);
+    while (b && b->state != WBUF_FILLING)
+        b = b->next;
+    for (; b && b->extent_count > 0 && log->writes_inflight < log->cfg.writes_inflight_max;
+         b = b->next) {
+        if (log->writes_inflight > 0 && wbuf_changes_segment(log, b))
+            break;
+        int rc = submit_wbuf(log, b);
+        if (rc < 0)
+            return rc;
     }
+    if (log->writes_inflight > 0 || (log->wq_head && log->wq_head->extent_count > 0))
+        return 0;
     bool interval_due = log->cfg.durability == LOG_DURABILITY_INTERVAL &&
                         log->synced_position < log->written_position &&
                         mono_ns() - log->last_sync_ns >= (uint64_t)log->cfg.interval_ms * 1000000u;
@@ -299,11 +333,16 @@ static int zero_region(segment_t *s, uint64_t from, uint64_t to)
 static int rollback(log_t *log, int error)
 {
     wbuf_t *b = log->wq_head;
-    assert(b && b->extent_count > 0);
+    assert(b && b->extent_count > 0 && log->writes_inflight == 0);
     uint64_t position = b->start_position;
     segment_t *first = b->extents[0].segment;
     uint64_t offset = b->extents[0].file_offset;
-    uint64_t zero_to = b->extents[0].file_offset + b->extents[0].len;
+    uint64_t zero_to = offset;
+    for (wbuf_t *w = b; w && w->state == WBUF_DONE; w = w->next)
+        for (uint32_t i = 0; i < w->extent_count; i++)
+            if (w->extents[i].segment == first &&
+                w->extents[i].file_offset + w->extents[i].len > zero_to)
+                zero_to = w->extents[i].file_offset + w->extents[i].len;
     int rc = 0;
     for (uint32_t i = log->segment_count; i-- > 0;) {
         segment_t *s = log->segments[i];
@@ -340,23 +379,11 @@ static int rollback(log_t *log, int error)
     return rc;
 }
 
-/* A whole write (and its fdatasyncs) finished: acknowledge or fail. */
-static int finish_write(log_t *log)
+/* The oldest buffer is written and synced: acknowledge its batches. */
+static void finish_write(log_t *log)
 {
     wbuf_t *b = log->wq_head;
-    log->inflight = false;
-    int error = log->inflight_error;
-    if (!error) {
-        for (uint32_t i = 0; i < b->extent_count; i++)
-            if (b->extents[i].done < b->extents[i].len)
-                return submit_wbuf(log, b); /* short write: the rest, then sync */
-    }
-    if (error) {
-        log->stats.append_errors++;
-        int rc = rollback(log, error);
-        return rc ? rc : 0;
-    }
-    uint64_t latency = mono_ns() - log->inflight_start_ns;
+    uint64_t latency = mono_ns() - b->start_ns;
     log->stats.writes++;
     log->stats.bytes_written += b->len;
     log->stats.sync_ns_total += latency;
@@ -383,14 +410,43 @@ static int finish_write(log_t *log)
     wbuf_recycle(log, b);
     pending_ids_trim(log);
     seal_durable_segments(log);
+}
+
+/* Every completion of b's chain is in: done, or resubmitted for the rest of
+ * a short write. */
+static int wbuf_settle(log_t *log, wbuf_t *b)
+{
+    if (!b->error) {
+        for (uint32_t i = 0; i < b->extent_count; i++)
+            if (b->extents[i].done < b->extents[i].len)
+                return submit_wbuf(log, b); /* short write: the rest, then sync */
+    }
+    b->state = WBUF_DONE;
+    log->writes_inflight--;
     return 0;
 }
 
-static void handle_cqe(log_t *log, const struct io_uring_cqe *cqe)
+/* Acknowledges done buffers in position order; on an error, once nothing is
+ * in flight any more, fails everything from the failed buffer on. */
+static int writer_advance(log_t *log)
+{
+    while (log->wq_head && log->wq_head->state == WBUF_DONE) {
+        wbuf_t *b = log->wq_head;
+        if (b->error) {
+            if (log->writes_inflight > 0)
+                return 0; /* the kernel still reads later buffers */
+            log->stats.append_errors++;
+            return rollback(log, b->error);
+        }
+        finish_write(log);
+    }
+    return 0;
+}
+
+static int handle_cqe(log_t *log, const struct io_uring_cqe *cqe)
 {
     uint64_t data = io_uring_cqe_get_data64(cqe);
-    int op = (int)(data & 0xff);
-    uint32_t i = (uint32_t)(data >> 8);
+    int op = (int)(data & 3);
     if (op == OP_LONE_SYNC) {
         log->sync_inflight = false;
         log->last_sync_ns = mono_ns();
@@ -398,21 +454,23 @@ static void handle_cqe(log_t *log, const struct io_uring_cqe *cqe)
             log->fatal = cqe->res; /* acknowledged writes may be lost: stop */
         else
             log->synced_position = log->sync_target;
-        return;
+        return 0;
     }
-    assert(log->inflight && log->inflight_sqes > 0);
-    log->inflight_sqes--;
+    extent_t *x = (extent_t *)(uintptr_t)(data & ~(uint64_t)3);
+    wbuf_t *b = x->owner;
+    assert(b->state == WBUF_INFLIGHT && b->sqes_pending > 0);
+    b->sqes_pending--;
     if (cqe->res < 0) {
-        if (cqe->res != -ECANCELED && !log->inflight_error)
-            log->inflight_error = cqe->res;
+        if (cqe->res != -ECANCELED && !b->error)
+            b->error = cqe->res;
     } else if (op == OP_WRITE) {
-        extent_t *x = &log->wq_head->extents[i];
-        if (cqe->res == 0 && x->done < x->len && !log->inflight_error)
-            log->inflight_error = -EIO; /* no progress at all */
+        if (cqe->res == 0 && x->done < x->len && !b->error)
+            b->error = -EIO; /* no progress at all */
         x->done += (uint64_t)cqe->res;
     } else if (op == OP_SYNC) {
         log->last_sync_ns = mono_ns();
     }
+    return b->sqes_pending == 0 ? wbuf_settle(log, b) : 0;
 }
 
 int writer_reap(log_t *log, int timeout_ms)
@@ -420,8 +478,8 @@ int writer_reap(log_t *log, int timeout_ms)
     int rc = writer_submit(log);
     if (rc < 0)
         return rc;
-    if (!log->inflight && !log->sync_inflight)
-        return complete_pending(log, log_visible_position(log), 0);
+    if (!log->writes_inflight && !log->sync_inflight)
+        return complete_pending(log, log_visible_position(log), log->fatal);
     struct io_uring_cqe *cqe;
     if (timeout_ms != 0) {
         struct __kernel_timespec ts = {.tv_sec = timeout_ms / 1000,
@@ -431,19 +489,20 @@ int writer_reap(log_t *log, int timeout_ms)
             return rc;
     }
     unsigned head, seen = 0;
+    int err = 0;
     io_uring_for_each_cqe(&log->ring, head, cqe) {
-        handle_cqe(log, cqe);
+        int r = handle_cqe(log, cqe);
+        if (r < 0 && !err)
+            err = r;
         seen++;
     }
     io_uring_cq_advance(&log->ring, seen);
-    if (log->inflight && log->inflight_sqes == 0) {
-        rc = finish_write(log);
-        if (rc < 0)
-            return rc;
-    }
-    if (log->fatal)
-        return complete_pending(log, log_visible_position(log), log->fatal);
-    int done = complete_pending(log, log_visible_position(log), 0);
+    if (err)
+        return err;
+    rc = writer_advance(log);
+    if (rc < 0)
+        return rc;
+    int done = complete_pending(log, log_visible_position(log), log->fatal);
     rc = writer_submit(log);
     return rc < 0 ? rc : done;
 }
