@@ -165,9 +165,10 @@ typedef struct {
     const char *client_name;       /* for the server's log; default "libevstore" */
     int connect_timeout_ms;        /* TCP connect and handshake, > 0 (name resolution
                                       is not bounded by it) */
-    int io_timeout_ms;             /* > 0: bound on sending a request, on waiting for its
-                                      answer (blocking and async), and on waiting for a
-                                      free in-flight slot */
+    int io_timeout_ms;             /* > 0: bounds a blocking call as a whole (waiting for
+                                      a free in-flight slot, sending, waiting for the
+                                      answer), and an async append's wait for a slot and
+                                      send, and then its wait for the answer */
     uint32_t inflight_max;         /* 1..EVS_INFLIGHT_MAX_LIMIT */
     uint32_t recv_frame_bytes_max; /* a larger response frame closes the connection with
                                       EVS_EPROTOCOL */

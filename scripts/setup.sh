@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake pkg-config
   liburing-dev libxxhash-dev liblz4-dev
   libprotobuf-c-dev protobuf-c-compiler
-  check
+  check libjansson-dev
   libmicrohttpd-dev
 )
 

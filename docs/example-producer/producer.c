@@ -6,6 +6,7 @@
  *   cc -o producer producer.c $(pkg-config --cflags --libs evstore)
  *   ./producer --port 7411 --count 100000 --batch 100
  */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime under -std=c17 */
 #include <evstore.h>
 
 #include <stdatomic.h>

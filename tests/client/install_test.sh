@@ -1,10 +1,11 @@
 #!/bin/sh
 # install_test.sh BUILD_DIR SOURCE_DIR CC [EVSTORED] [EXTRA_CFLAGS]
+# ($EVSTORED, when set, overrides the server binary, as in server_fixture.c.)
 # Installs libevstore from BUILD_DIR into a temporary prefix, builds
 # docs/example-producer/producer.c against it with pkg-config (as a user
 # would), and, when EVSTORED is given, runs it against a fresh server.
 set -eu
-build=$1 src=$2 cc=$3 evstored=${4:-} extra=${5:-}
+build=$1 src=$2 cc=$3 evstored=${EVSTORED:-${4:-}} extra=${5:-}
 tmp=$(mktemp -d "${EVSTORE_TEST_TMPDIR:-/tmp}/install-XXXXXX")
 server_pid=
 cleanup() {

@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,42 +58,34 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Copies the server's stdout to stderr until it closes. */
-static void *drain_main(void *arg)
-{
-    test_server_t *srv = arg;
-    char buf[4096];
-    ssize_t n;
-    while ((n = read(srv->stdout_fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
-        if (n > 0 && write(2, buf, (size_t)n) < 0)
-            break;
-    return NULL;
-}
-
-/* Reads the ready line (up to '\n') within the start-up bound. */
+/* Waits (polling the stdout file) for the ready line, within the start-up
+ * bound, while the server runs. */
 static int ready_line_read(test_server_t *srv, char *line, size_t cap)
 {
-    size_t len = 0;
     int64_t deadline = now_ms() + TEST_SERVER_READY_MS_MAX;
-    while (len + 1 < cap) {
-        struct pollfd p = { .fd = srv->stdout_fd, .events = POLLIN };
-        int64_t left = deadline - now_ms();
-        if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
-            fprintf(stderr, "fixture: no ready line from evstored within %d ms\n",
-                    TEST_SERVER_READY_MS_MAX);
-            return -1;
-        }
-        ssize_t n = read(srv->stdout_fd, line + len, 1);
-        if (n <= 0) {
-            fprintf(stderr, "fixture: evstored closed stdout before its ready line\n");
-            return -1;
-        }
-        if (line[len] == '\n')
+    int fd = open(srv->stdout_path, O_RDONLY | O_CLOEXEC);
+    int rc = -1;
+    while (fd >= 0 && now_ms() < deadline) {
+        ssize_t n = pread(fd, line, cap - 1, 0);
+        char *nl = n > 0 ? memchr(line, '\n', (size_t)n) : NULL;
+        if (nl) {
+            *nl = '\0';
+            rc = 0;
             break;
-        len++;
+        }
+        if (waitpid(srv->pid, NULL, WNOHANG) == srv->pid) {
+            srv->pid = 0;
+            fprintf(stderr, "fixture: evstored exited before its ready line\n");
+            break;
+        }
+        usleep(2000);
     }
-    line[len] = '\0';
-    return 0;
+    if (fd >= 0)
+        close(fd);
+    if (rc && now_ms() >= deadline)
+        fprintf(stderr, "fixture: no ready line from evstored within %d ms\n",
+                TEST_SERVER_READY_MS_MAX);
+    return rc;
 }
 
 static int ready_line_parse(test_server_t *srv, const char *line)
@@ -121,7 +112,7 @@ static int ready_line_parse(test_server_t *srv, const char *line)
     return 0;
 }
 
-/* Child side of the fork: stdout to the pipe, then exec. */
+/* Child side of the fork: stdout to the file, then exec. */
 static void child_exec(const char *path, int out_fd, const test_server_t *srv)
 {
     const char *argv[TEST_SERVER_ARGS_MAX + 10];
@@ -146,37 +137,33 @@ static void child_exec(const char *path, int out_fd, const test_server_t *srv)
 static int spawn(test_server_t *srv)
 {
     const char *path = test_server_path();
-    int fds[2];
     if (!path) {
         fprintf(stderr, "fixture: no evstored binary known (EVSTORED)\n");
         return -1;
     }
-    if (pipe2(fds, O_CLOEXEC) < 0)
+    snprintf(srv->stdout_path, sizeof srv->stdout_path, "%s.out", srv->data_dir);
+    int out = open(srv->stdout_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+    if (out < 0)
         return -1;
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0)
-        child_exec(path, fds[1], srv);
-    close(fds[1]);
-    if (pid < 0) {
-        close(fds[0]);
+        child_exec(path, out, srv);
+    close(out);
+    if (pid < 0)
         return -1;
-    }
     srv->pid = pid;
-    srv->stdout_fd = fds[0];
     char line[512];
     if (ready_line_read(srv, line, sizeof line) || ready_line_parse(srv, line)) {
         test_server_kill(srv);
         return -1;
     }
-    srv->drain_started = pthread_create(&srv->drain, NULL, drain_main, srv) == 0;
     return 0;
 }
 
 int test_server_start(test_server_t *srv, const char *const *extra_args)
 {
     memset(srv, 0, sizeof *srv);
-    srv->stdout_fd = -1;
     for (int i = 0; extra_args && extra_args[i] && i < TEST_SERVER_ARGS_MAX - 1; i++)
         srv->extra[i] = extra_args[i];
     if (test_tmpdir_make("evstored", srv->data_dir))
@@ -191,7 +178,7 @@ int test_server_restart(test_server_t *srv)
     return spawn(srv);
 }
 
-/* Waits for the child and the drain thread. */
+/* Waits for the child. */
 static int reap(test_server_t *srv, int timeout_ms)
 {
     int status = -1;
@@ -205,12 +192,6 @@ static int reap(test_server_t *srv, int timeout_ms)
         }
         usleep(5000);
     }
-    if (srv->drain_started)
-        pthread_join(srv->drain, NULL);
-    srv->drain_started = false;
-    if (srv->stdout_fd >= 0)
-        close(srv->stdout_fd);
-    srv->stdout_fd = -1;
     srv->pid = 0;
     return status;
 }
@@ -236,5 +217,7 @@ void test_server_destroy(test_server_t *srv)
     if (srv->pid)
         test_server_stop(srv);
     test_tmpdir_remove(srv->data_dir);
+    if (srv->stdout_path[0])
+        unlink(srv->stdout_path);
     srv->data_dir[0] = '\0';
 }

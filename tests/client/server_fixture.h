@@ -4,15 +4,17 @@
  * or the EVSTORED environment variable) with a fresh data directory under
  * $EVSTORE_TEST_TMPDIR (or /tmp) and --listen/--metrics on 127.0.0.1:0,
  * waits for its "evstored ready listen=... metrics=..." line on stdout and
- * parses the ports. The server's later stdout is copied to stderr by a
- * drain thread; its stderr is inherited. If the test process dies the
- * server gets SIGKILL (PR_SET_PDEATHSIG).
+ * parses the ports. The server's stdout goes to the file "<data_dir>.out"
+ * (read for the ready line; nothing can block on a full pipe, and no thread
+ * is needed: test programs fork, and a fork while another thread holds a
+ * lock, e.g. ASan's allocator lock, deadlocks the child); its stderr is
+ * inherited. If the test process dies the server gets SIGKILL
+ * (PR_SET_PDEATHSIG). Nothing here is thread-safe; use it from one thread.
  */
 #ifndef EVSTORE_TEST_SERVER_FIXTURE_H
 #define EVSTORE_TEST_SERVER_FIXTURE_H
 
 #include <limits.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -26,9 +28,7 @@ typedef struct {
     uint16_t port;             /* the client port */
     uint16_t metrics_port;
     char data_dir[PATH_MAX];   /* kept across stop/start, removed by destroy */
-    int stdout_fd;
-    pthread_t drain;
-    bool drain_started;
+    char stdout_path[PATH_MAX + 8]; /* the server's stdout */
     const char *extra[TEST_SERVER_ARGS_MAX]; /* extra flags, NULL-terminated */
 } test_server_t;
 

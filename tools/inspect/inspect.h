@@ -168,6 +168,7 @@ struct inspect_scan_s {
     uint32_t names_cap;
     bool check_index;          /* check the .idx files too */
     bool versions_from_zero;   /* streams start at version 0 (whole directory) */
+    bool keep_pages;           /* keep a segment's pages mapped once scanned */
     inspect_batch_fn on_batch;
     void *ctx;
     walk_t walk;
@@ -211,7 +212,8 @@ typedef struct {
     uint64_t payload_bytes;      /* bytes of metadata/data shown per event */
     bool json;
     bool verbose;
-    bool apply;
+    bool apply;                  /* repair: make the change */
+    bool dry_run;                /* index --rebuild: only say what would be written */
     bool no_index;
 } inspect_opts_t;
 

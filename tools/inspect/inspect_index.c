@@ -20,8 +20,10 @@
 #define CLAIM_DONE (UINT32_MAX - 1)  /* the claim was checked against the event */
 
 typedef struct {
-    uint32_t stream;   /* entry index in a stream run, or CLAIM_* */
-    uint32_t category; /* entry index in a category run, or CLAIM_* */
+    uint32_t stream;       /* entry index in a stream run, or CLAIM_* */
+    uint32_t stream_run;   /* that run (saves a search per event) */
+    uint32_t category;     /* entry index in a category run, or CLAIM_* */
+    uint32_t category_run;
 } inspect_claim_t;
 
 struct inspect_index_state_s {
@@ -64,20 +66,6 @@ static uint64_t inspect_index_run_off(const walk_index_t *v, uint64_t j)
 static uint64_t inspect_index_entry_off(const walk_index_t *v, uint64_t i)
 {
     return inspect_index_run_off(v, v->h.run_count) + i * sizeof(index_entry_t);
-}
-
-/* The run that owns entry i (runs own consecutive ranges, checked). */
-static const index_run_t *inspect_index_run_of(const walk_index_t *v, uint64_t i)
-{
-    uint32_t lo = 0, hi = v->h.run_count;
-    while (hi - lo > 1) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (v->runs[mid].entry_index <= i)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    return &v->runs[lo];
 }
 
 static const char *inspect_run_name(const walk_index_t *v, const index_run_t *r)
@@ -134,16 +122,6 @@ static bool inspect_index_header(inspect_scan_t *sc, inspect_index_state_t *st, 
                               (unsigned long long)h->end_offset);
         return false;
     }
-    if (seg + 1 < log->count) {
-        const inspect_seg_t *next = &log->segs[seg + 1];
-        uint64_t next_first = next->hdr_rc == 0 ? next->hdr.first_position : next->first;
-        if (h->end_position != next_first)
-            inspect_index_problem(sc, st, 24,
-                                  "stale: covers positions up to %llu, but the segment is sealed "
-                                  "and holds positions up to %llu (the next segment's first)",
-                                  (unsigned long long)h->end_position,
-                                  (unsigned long long)next_first);
-    }
     return true;
 }
 
@@ -171,8 +149,8 @@ static bool inspect_index_run(inspect_scan_t *sc, inspect_index_state_t *st, uin
     if (j > 0 && inspect_run_cmp(v, &v->runs[j - 1], r) >= 0)
         inspect_index_problem(sc, st, off, "run %u (\"%.*s\") is out of order", j,
                               (int)r->name_len, name);
-    if (sc->log->single)
-        return true; /* earlier segments unknown: ordinals cannot be checked */
+    if (sc->log->single || sc->epoch > 0)
+        return true; /* earlier segments unknown or damaged: ordinals cannot be checked */
     uint32_t kind = r->kind == RUN_KIND_CATEGORY ? INSPECT_KIND_CATEGORY : INSPECT_KIND_STREAM;
     const inspect_name_t *n = inspect_names_find(&sc->streams, name, r->name_len, kind);
     uint64_t have = n ? n->count : 0;
@@ -218,12 +196,14 @@ static void inspect_index_claims(inspect_scan_t *sc, inspect_index_state_t *st)
             prev = e->position;
             inspect_claim_t *c = &st->claims[e->position - st->first];
             uint32_t *slot = r->kind == RUN_KIND_STREAM ? &c->stream : &c->category;
-            if (*slot != CLAIM_NONE)
+            if (*slot != CLAIM_NONE) {
                 inspect_index_problem(sc, st, off, "entry %llu: position %llu is listed twice "
                                       "(also by entry %u)", (unsigned long long)i,
                                       (unsigned long long)e->position, *slot);
-            else
-                *slot = (uint32_t)i;
+                continue;
+            }
+            *slot = (uint32_t)i;
+            *(r->kind == RUN_KIND_STREAM ? &c->stream_run : &c->category_run) = j;
         }
     }
 }
@@ -349,7 +329,8 @@ static void inspect_index_sparse(inspect_scan_t *sc, inspect_index_state_t *st, 
 /* Compares the entry claiming an event (in a stream or category run) with
  * the event; name is the stream or category it should be listed under. */
 static void inspect_index_entry(inspect_scan_t *sc, inspect_index_state_t *st, const walk_t *w,
-                                uint32_t k, uint32_t *claim, const inspect_name_t *name)
+                                uint32_t k, uint32_t *claim, uint32_t run,
+                                const inspect_name_t *name)
 {
     const walk_event_t *e = &w->events[k];
     const char *kind = name->kind == INSPECT_KIND_STREAM ? "stream" : "category";
@@ -364,7 +345,7 @@ static void inspect_index_entry(inspect_scan_t *sc, inspect_index_state_t *st, c
         return;
     const walk_index_t *v = &st->v;
     const index_entry_t *x = &v->entries[*claim];
-    const index_run_t *r = inspect_index_run_of(v, *claim);
+    const index_run_t *r = &v->runs[run];
     uint64_t ordinal = r->first_ordinal + (*claim - r->entry_index);
     bool kind_ok = (r->kind == RUN_KIND_CATEGORY) == (name->kind == INSPECT_KIND_CATEGORY);
     bool name_ok = r->name_len == name->len && memcmp(inspect_run_name(v, r), name->name,
@@ -405,7 +386,8 @@ void inspect_index_batch(inspect_scan_t *sc, uint32_t seg, const walk_t *w)
     inspect_index_state_t *st = sc->index;
     if (!st || !st->usable || w->h.first_position >= st->end || w->h.first_position < st->first)
         return;
-    inspect_index_sparse(sc, st, w);
+    if (!sc->log->segs[seg].damaged) /* after damage the batch starts are not all known */
+        inspect_index_sparse(sc, st, w);
     uint64_t last = w->h.first_position + w->h.event_count;
     if (last > st->end)
         inspect_index_problem(sc, st, 24, "end_position %llu falls inside the batch at offset "
@@ -416,9 +398,9 @@ void inspect_index_batch(inspect_scan_t *sc, uint32_t seg, const walk_t *w)
     for (uint32_t k = 0; k < w->event_count && w->events[k].ev.position < st->end; k++) {
         inspect_claim_t *c = &st->claims[w->events[k].ev.position - st->first];
         const inspect_name_t *n = sc->names[k];
-        inspect_index_entry(sc, st, w, k, &c->stream, n);
+        inspect_index_entry(sc, st, w, k, &c->stream, c->stream_run, n);
         if (n->category)
-            inspect_index_entry(sc, st, w, k, &c->category, n->category);
+            inspect_index_entry(sc, st, w, k, &c->category, c->category_run, n->category);
         else if (c->category != CLAIM_NONE && c->category != CLAIM_DONE)
             inspect_index_problem(sc, st, inspect_index_entry_off(&st->v, c->category),
                                   "entry %u lists position %llu in a category, but its stream "
@@ -432,23 +414,54 @@ void inspect_index_batch(inspect_scan_t *sc, uint32_t seg, const walk_t *w)
 
 /* ---- after the walk ---- */
 
-/* Reports entries that claim events the walk never found. */
-static void inspect_index_unclaimed(inspect_scan_t *sc, inspect_index_state_t *st)
+/* Reports entries that claim events the walk never found; in a damaged
+ * segment they are counted in one note (the damage is the problem). */
+static void inspect_index_unclaimed(inspect_scan_t *sc, inspect_index_state_t *st, bool damaged)
 {
     const walk_index_t *v = &st->v;
+    uint64_t n = 0;
     for (uint64_t p = 0; p < st->end - st->first; p++) {
         uint32_t ids[2] = {st->claims[p].stream, st->claims[p].category};
         for (int j = 0; j < 2; j++) {
             if (ids[j] == CLAIM_NONE || ids[j] == CLAIM_DONE)
                 continue;
+            n++;
             const index_entry_t *e = &v->entries[ids[j]];
-            inspect_index_problem(sc, st, inspect_index_entry_off(v, ids[j]),
-                                  "entry %u claims position %llu at batch offset %u, record "
-                                  "offset %u, but no valid event is there", ids[j],
-                                  (unsigned long long)e->position, e->batch_offset,
-                                  e->body_offset);
+            if (!damaged)
+                inspect_index_problem(sc, st, inspect_index_entry_off(v, ids[j]),
+                                      "entry %u claims position %llu at batch offset %u, record "
+                                      "offset %u, but no valid event is there", ids[j],
+                                      (unsigned long long)e->position, e->batch_offset,
+                                      e->body_offset);
         }
     }
+    if (damaged && n)
+        inspect_problem(sc->rep, INSPECT_NOTE, st->file, UINT64_MAX,
+                        "%llu entries point at events of damaged batches (see the damage above)",
+                        (unsigned long long)n);
+}
+
+/* Compares how far the index reaches with how far the valid data does. */
+static void inspect_index_reach(inspect_scan_t *sc, inspect_index_state_t *st, uint32_t seg)
+{
+    const inspect_seg_t *is = &sc->log->segs[seg];
+    bool last = seg + 1 == sc->log->count;
+    if (!st->boundary && !is->damaged)
+        inspect_index_problem(sc, st, 24, "covers positions up to %llu (offset %llu), but the "
+                              "segment's valid data ends at position %llu (offset %llu)",
+                              (unsigned long long)st->end,
+                              (unsigned long long)st->v.h.end_offset,
+                              (unsigned long long)is->end_position,
+                              (unsigned long long)is->data_end);
+    else if (st->boundary && st->end < is->end_position && !last)
+        inspect_index_problem(sc, st, 24, "stale: covers positions up to %llu, but the sealed "
+                              "segment holds positions up to %llu", (unsigned long long)st->end,
+                              (unsigned long long)is->end_position);
+    else if (st->boundary && st->end < is->end_position)
+        inspect_problem(sc->rep, INSPECT_NOTE, st->file, UINT64_MAX,
+                        "covers positions up to %llu; the rest of the last segment (up to %llu) "
+                        "is scanned at start-up", (unsigned long long)st->end,
+                        (unsigned long long)is->end_position);
 }
 
 void inspect_index_end(inspect_scan_t *sc, uint32_t seg)
@@ -456,15 +469,9 @@ void inspect_index_end(inspect_scan_t *sc, uint32_t seg)
     inspect_index_state_t *st = sc->index;
     const inspect_seg_t *is = &sc->log->segs[seg];
     if (st && st->usable) {
-        if (!st->boundary)
-            inspect_index_problem(sc, st, 24, "covers positions up to %llu (offset %llu), but the "
-                                  "segment's valid data ends at position %llu (offset %llu)",
-                                  (unsigned long long)st->end,
-                                  (unsigned long long)st->v.h.end_offset,
-                                  (unsigned long long)is->end_position,
-                                  (unsigned long long)is->data_end);
-        inspect_index_unclaimed(sc, st);
-        if (st->sparse_next < st->v.h.sparse_count)
+        inspect_index_reach(sc, st, seg);
+        inspect_index_unclaimed(sc, st, is->damaged);
+        if (st->sparse_next < st->v.h.sparse_count && !is->damaged)
             inspect_index_problem(sc, st, sizeof(index_header_t) +
                                   st->sparse_next * sizeof(sparse_entry_t),
                                   "%llu sparse entries more than the segment's batches give",
@@ -539,11 +546,38 @@ int inspect_index_rebuild(inspect_log_t *log, inspect_report_t *rep, bool dry_ru
             inspect_io_error(rep, log->segs[i].file, rc);
             return INSPECT_EXIT_ERROR;
         }
-        fprintf(stdout, "%s %020llu.idx: positions %llu..%llu (%llu events), data up to offset "
+        fprintf(stdout, "%s %020llu.idx: positions [%llu, %llu) (%llu events), data up to offset "
                 "%llu\n", dry_run ? "would write" : "wrote", (unsigned long long)s->first_position,
                 (unsigned long long)first, (unsigned long long)L->head_position,
                 (unsigned long long)(L->head_position - first), (unsigned long long)end);
         inspect_builder_release(s);
     }
     return INSPECT_EXIT_CLEAN;
+}
+
+int inspect_index_rebuild_cmd(const char *path, const inspect_opts_t *o)
+{
+    inspect_report_t r = {.out = stdout};
+    int lock = inspect_lock(path, !o->dry_run);
+    if (lock < 0 && lock != -ENOENT) {
+        fprintf(stderr, "evstore-inspect: %s: %s%s\n", path, log_strerror(lock),
+                lock == LOG_ELOCKED ? " (is evstored running?); nothing was changed" : "");
+        return INSPECT_EXIT_ERROR;
+    }
+    inspect_log_t log;
+    int code = INSPECT_EXIT_ERROR;
+    int rc = inspect_log_open(path, &log, &r);
+    if (rc) {
+        inspect_io_error(&r, path, rc);
+    } else {
+        if (log.single || log.count == 0)
+            fprintf(stderr, "evstore-inspect: %s: index --rebuild needs a data directory with "
+                    "segments\n", path);
+        else if (!r.io_error)
+            code = inspect_index_rebuild(&log, &r, o->dry_run);
+        inspect_log_close(&log);
+    }
+    if (lock >= 0)
+        close(lock);
+    return code;
 }

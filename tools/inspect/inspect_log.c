@@ -54,8 +54,9 @@ static void inspect_seg_open(const char *path, inspect_seg_t *seg, segment_t *s)
     s->prev_checksum = seg->hdr.prev_checksum;
     if (len == 0)
         return;
-    if (segment_map(s) != 0) {
-        seg->hdr_rc = -errno;
+    int rc = segment_map(s);
+    if (rc != 0) {
+        seg->hdr_rc = rc;
         s->size = 0;
         return;
     }

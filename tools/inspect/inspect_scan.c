@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 static void inspect_scan_damage_detail(const walk_t *w, char *buf, size_t cap)
 {
@@ -277,6 +278,10 @@ static int inspect_scan_segment(inspect_scan_t *sc, uint32_t seg)
         rc = inspect_scan_batches(sc, seg, last);
     if (rc == 0 && sc->check_index && !sc->stop)
         inspect_index_end(sc, seg);
+    /* Done with its pages: keeps the resident set to about one segment. */
+    const segment_t *s = inspect_segment(sc->log, seg);
+    if (s->map && !sc->keep_pages)
+        (void)madvise((void *)s->map, s->size, MADV_DONTNEED);
     if (is->short_file && last)
         is->torn = true;
     else if (is->short_file)

@@ -1,0 +1,49 @@
+/* cli.h -- the evstore command-line client: shared pieces of the commands.
+ *
+ * Exit codes: 0 success, 1 the server refused a request, 2 bad usage or bad
+ * input, 3 no connection (connect failed, closed, timed out, protocol). */
+#ifndef EVSTORE_CLI_H
+#define EVSTORE_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "evstore.h"
+
+enum {
+    CLI_OK = 0,
+    CLI_ESERVER = 1,
+    CLI_EUSAGE = 2,
+    CLI_ECONNECT = 3,
+};
+
+typedef struct {
+    const char *host;
+    uint16_t port;
+    int timeout_ms;
+} cli_global_t;
+
+/* Connects as the global options say. On failure prints why and returns
+ * NULL; *code gets the exit code. */
+evs_conn_t *cli_connect(const cli_global_t *g, int *code);
+
+/* Prints "evstore <what>: <error> (<details>)" to stderr and returns the
+ * exit code for err. */
+int cli_fail(const char *what, int err);
+
+/* Prints "evstore: <message>" and "try 'evstore <cmd> --help'" to stderr;
+ * returns CLI_EUSAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Parses a decimal integer in [min, max]. Returns 0 or -1. */
+int cli_parse_i64(const char *text, int64_t min, int64_t max, int64_t *out);
+
+/* The commands: argv[0] is the command's name. Each returns an exit code. */
+int cmd_append(const cli_global_t *g, int argc, char **argv);
+int cmd_read(const cli_global_t *g, int argc, char **argv);
+int cmd_streams(const cli_global_t *g, int argc, char **argv);
+int cmd_stats(const cli_global_t *g, int argc, char **argv);
+int cmd_ping(const cli_global_t *g, int argc, char **argv);
+
+#endif
