@@ -135,6 +135,9 @@ int segment_header_check(const segment_header_t *h); /* 0, LOG_EFORMAT or LOG_EC
 void batch_header_seal(batch_header_t *h);
 bool batch_header_valid(const batch_header_t *h);
 uint64_t batch_stored_size(const batch_header_t *h); /* header + body, aligned */
+/* True if raw_bytes is possible for the body: equal to stored_bytes, or for
+ * LZ4 within what LZ4 can expand stored_bytes to and below a segment. */
+bool batch_raw_size_valid(const batch_header_t *h);
 size_t record_size(size_t stream_len, size_t type_len, size_t meta_len, size_t data_len);
 /* Encodes one record at dst (record_size() bytes, zero-padded). */
 void record_encode(uint8_t *dst, uint64_t position, const char *stream, size_t stream_len,
@@ -372,9 +375,6 @@ int log_recover(log_t *log, log_recovery_t *rec);
 int log_scan_segment(log_t *log, uint32_t seg, uint64_t offset, uint64_t *end);
 /* Appends s to log->segments. */
 int segments_add(log_t *log, segment_t *s);
-/* Applies one verified batch to the in-memory index. */
-int log_index_batch(log_t *log, uint32_t seg, uint64_t batch_offset, const batch_header_t *h,
-                    const uint8_t *raw_body);
 
 /* writer.c */
 /* Queues an encoded batch region: returns where to encode need bytes for
@@ -423,6 +423,7 @@ typedef enum {
     WALK_BAD_RECORD,          /* record bad_record (bounds or checksum) */
     WALK_BAD_STREAM,          /* record bad_record: empty or '$' stream name */
     WALK_BAD_FILL,            /* expected: raw_bytes, found: bytes the records fill */
+    WALK_NO_MEMORY,           /* not a verdict on the data: the walk could not allocate */
 } walk_status_t;
 
 /* One decoded event of the current batch. */
@@ -494,10 +495,10 @@ typedef enum {
     WALK_INDEX_BODY_CHECKSUM,
 } walk_index_problem_t;
 
-/* An index file read into memory; the arrays are set only when problem is
+/* An index file mapped read-only; the arrays are set only when problem is
  * WALK_INDEX_OK (then every array lies inside the file). */
 typedef struct {
-    uint8_t *file;
+    uint8_t *file;            /* NULL for an empty file */
     uint64_t file_bytes;
     index_header_t h;
     walk_index_problem_t problem;

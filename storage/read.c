@@ -29,9 +29,9 @@ static int batch_body(log_t *log, const segment_t *s, uint64_t offset, const bat
                       const uint8_t **raw)
 {
     const uint8_t *body = s->map + offset + sizeof *h;
+    if (!batch_raw_size_valid(h))
+        return LOG_ECORRUPT;
     if (!(h->flags & BATCH_FLAG_LZ4)) {
-        if (h->raw_bytes != h->stored_bytes)
-            return LOG_ECORRUPT;
         *raw = body;
         return 0;
     }

@@ -43,6 +43,17 @@ uint64_t batch_stored_size(const batch_header_t *h)
     return align8(sizeof(batch_header_t) + (uint64_t)h->stored_bytes);
 }
 
+/* LZ4 expands a block at most about 255 times. */
+#define LZ4_RATIO_MAX 255u
+
+bool batch_raw_size_valid(const batch_header_t *h)
+{
+    if (!(h->flags & BATCH_FLAG_LZ4))
+        return h->raw_bytes == h->stored_bytes;
+    return h->raw_bytes <= LOG_SEGMENT_BYTES_MAX &&
+           h->raw_bytes <= (uint64_t)h->stored_bytes * LZ4_RATIO_MAX + 64;
+}
+
 size_t record_size(size_t stream_len, size_t type_len, size_t meta_len, size_t data_len)
 {
     return (size_t)align8(sizeof(record_header_t) + stream_len + type_len + meta_len + data_len);

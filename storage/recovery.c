@@ -5,10 +5,8 @@
  * with its segment and offset and the log is not opened. */
 #include "log_int.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <lz4.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,52 +24,9 @@ static int problem(log_recovery_t *rec, int err, const char *fmt, ...)
     return err;
 }
 
-static int position_cmp(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Lists the first positions of the segment files in the directory, sorted. */
-static int list_segments(const char *dir, uint64_t **out, uint32_t *count)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return -errno;
-    uint64_t *pos = NULL;
-    uint32_t n = 0, cap = 0;
-    struct dirent *de;
-    int rc = 0;
-    while ((de = readdir(d)) != NULL) {
-        const char *name = de->d_name;
-        if (strlen(name) != 24 || strcmp(name + 20, ".seg") != 0 ||
-            strspn(name, "0123456789") != 20)
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            uint64_t *fresh = realloc(pos, cap * sizeof *pos);
-            if (!fresh) {
-                rc = -ENOMEM;
-                break;
-            }
-            pos = fresh;
-        }
-        pos[n++] = strtoull(name, NULL, 10);
-    }
-    closedir(d);
-    if (rc) {
-        free(pos);
-        return rc;
-    }
-    if (n > 1)
-        qsort(pos, n, sizeof *pos, position_cmp);
-    *out = pos;
-    *count = n;
-    return 0;
-}
-
 /* Opens one segment file and checks its header. */
-static int segment_load(log_t *log, uint64_t first, segment_t **out, log_recovery_t *rec)
+static int segment_load(log_t *log, uint64_t first, bool last, segment_t **out,
+                        log_recovery_t *rec)
 {
     char path[4096];
     segment_path(path, sizeof path, log->dir, first, "seg");
@@ -85,9 +40,17 @@ static int segment_load(log_t *log, uint64_t first, segment_t **out, log_recover
         rc = problem(rec, LOG_EFORMAT, "%s: header cannot be read", path);
     } else if ((rc = segment_header_check(&h)) != 0) {
         problem(rec, rc, "%s offset 0: segment header: %s", path, log_strerror(rc));
-    } else if (h.first_position != first || (uint64_t)st.st_size < h.segment_bytes) {
-        rc = problem(rec, LOG_ECORRUPT, "%s offset 0: header says position %llu, size %llu", path,
-                     (unsigned long long)h.first_position, (unsigned long long)h.segment_bytes);
+    } else if (h.first_position != first) {
+        rc = problem(rec, LOG_ECORRUPT, "%s offset 0: header says position %llu", path,
+                     (unsigned long long)h.first_position);
+    } else if ((uint64_t)st.st_size < h.segment_bytes) {
+        /* Cut short (a copy, a full disk): only the last segment may be, and
+         * only in its unacknowledged tail, which recovery then judges. */
+        if (!last || log->cfg.read_only)
+            rc = problem(rec, LOG_ECORRUPT, "%s: %llu bytes, its header says %llu", path,
+                         (unsigned long long)st.st_size, (unsigned long long)h.segment_bytes);
+        else if (ftruncate(fd, (off_t)h.segment_bytes) != 0)
+            rc = problem(rec, -errno, "%s: cannot restore its size: %s", path, strerror(errno));
     }
     if (rc) {
         close(fd);
@@ -133,15 +96,10 @@ static bool header_never_written(const log_t *log, uint64_t first)
 
 /* ---- the persisted index of one segment ---- */
 
+/* A segment's index file, checked whole, and each run's stream once found. */
 typedef struct {
-    index_header_t h;
-    uint8_t *file;            /* the whole file, mapped read-only */
-    size_t file_len;
-    stream_t **found;         /* per run: its stream, if it exists already */
-    const sparse_entry_t *sparse;
-    const index_run_t *runs;
-    const index_entry_t *entries;
-    const char *names;
+    walk_index_t v;
+    stream_t **found;
 } index_file_t;
 
 /* Reads and checks <pos>.idx; 0 if it is whole and belongs to s. */
@@ -149,65 +107,38 @@ static int index_file_read(const log_t *log, const segment_t *s, index_file_t *f
 {
     char path[4096];
     segment_path(path, sizeof path, log->dir, s->first_position, "idx");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    struct stat st;
-    int rc = LOG_ECORRUPT;
-    if (fstat(fd, &st) != 0 || (uint64_t)st.st_size < sizeof f->h)
-        goto out_close;
-    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-    if (map == MAP_FAILED) {
-        rc = -errno;
-        goto out_close;
-    }
-    f->file = map;
-    f->file_len = (size_t)st.st_size;
-    memcpy(&f->h, f->file, sizeof f->h);
-    const index_header_t *h = &f->h;
-    uint64_t body = (uint64_t)st.st_size - sizeof *h;
-    if (memcmp(h->magic, INDEX_MAGIC, 8) != 0 || h->format_version != FORMAT_VERSION ||
-        h->header_checksum != checksum64(h, offsetof(index_header_t, header_checksum), 0) ||
-        h->first_position != s->first_position || h->end_position < s->first_position ||
-        h->end_offset < SEGMENT_HEADER_BYTES || h->end_offset > s->size ||
-        h->sparse_count > body / sizeof(sparse_entry_t) ||
-        h->run_count > body / sizeof(index_run_t) ||
-        h->entry_count > body / sizeof(index_entry_t) ||
-        h->sparse_count * sizeof(sparse_entry_t) + h->run_count * sizeof(index_run_t) +
-                h->entry_count * sizeof(index_entry_t) + h->names_bytes != body ||
-        h->body_checksum != checksum64(f->file + sizeof *h, body, 0))
-        goto out_close;
-    f->sparse = (const sparse_entry_t *)(f->file + sizeof *h);
-    f->runs = (const index_run_t *)(f->sparse + h->sparse_count);
-    f->entries = (const index_entry_t *)(f->runs + h->run_count);
-    f->names = (const char *)(f->entries + h->entry_count);
-    rc = 0;
-out_close:
-    close(fd);
-    return rc;
+    int rc = walk_index_open(path, &f->v);
+    if (rc)
+        return rc;
+    const index_header_t *h = &f->v.h;
+    if (f->v.problem != WALK_INDEX_OK || h->first_position != s->first_position ||
+        h->end_position < s->first_position || h->end_offset < SEGMENT_HEADER_BYTES ||
+        h->end_offset > s->size)
+        return LOG_ECORRUPT;
+    return 0;
 }
 
 /* Checks every run against the current index before anything is applied,
  * noting each run's stream. */
 static int index_file_fits(const log_t *log, const segment_t *s, index_file_t *f)
 {
-    f->found = malloc((f->h.run_count ? f->h.run_count : 1) * sizeof *f->found);
+    f->found = malloc((f->v.h.run_count ? f->v.h.run_count : 1) * sizeof *f->found);
     if (!f->found)
         return -ENOMEM;
-    for (uint32_t i = 0; i < f->h.run_count; i++) {
-        const index_run_t *r = &f->runs[i];
-        if ((uint64_t)r->name_offset + r->name_len > f->h.names_bytes || r->name_len == 0 ||
-            r->entry_index + r->count > f->h.entry_count || r->kind > RUN_KIND_CATEGORY)
+    for (uint32_t i = 0; i < f->v.h.run_count; i++) {
+        const index_run_t *r = &f->v.runs[i];
+        if ((uint64_t)r->name_offset + r->name_len > f->v.h.names_bytes || r->name_len == 0 ||
+            r->entry_index + r->count > f->v.h.entry_count || r->kind > RUN_KIND_CATEGORY)
             return LOG_ECORRUPT;
-        stream_t *st = stream_table_find(&log->streams, f->names + r->name_offset, r->name_len,
+        stream_t *st = stream_table_find(&log->streams, f->v.names + r->name_offset, r->name_len,
                                          r->kind == RUN_KIND_CATEGORY);
         f->found[i] = st;
         if ((st ? st->count : 0) != r->first_ordinal)
             return LOG_ECORRUPT;
         for (uint32_t k = 0; k < r->count; k++) {
-            const index_entry_t *e = &f->entries[r->entry_index + k];
-            if (e->position < s->first_position || e->position >= f->h.end_position ||
-                e->batch_offset >= f->h.end_offset)
+            const index_entry_t *e = &f->v.entries[r->entry_index + k];
+            if (e->position < s->first_position || e->position >= f->v.h.end_position ||
+                e->batch_offset >= f->v.h.end_offset)
                 return LOG_ECORRUPT;
         }
     }
@@ -216,20 +147,20 @@ static int index_file_fits(const log_t *log, const segment_t *s, index_file_t *f
 
 static int index_file_apply(log_t *log, segment_t *s, const index_file_t *f, bool last)
 {
-    for (uint64_t i = 0; i < f->h.sparse_count; i++) {
-        int rc = segment_sparse_note(s, f->sparse[i].position, f->sparse[i].batch_offset);
+    for (uint64_t i = 0; i < f->v.h.sparse_count; i++) {
+        int rc = segment_sparse_note(s, f->v.sparse[i].position, f->v.sparse[i].batch_offset);
         if (rc)
             return rc;
     }
-    for (uint32_t i = 0; i < f->h.run_count; i++) {
-        const index_run_t *r = &f->runs[i];
+    for (uint32_t i = 0; i < f->v.h.run_count; i++) {
+        const index_run_t *r = &f->v.runs[i];
         stream_t *st = f->found[i];
-        if (!st && !(st = stream_table_get(&log->streams, f->names + r->name_offset, r->name_len,
+        if (!st && !(st = stream_table_get(&log->streams, f->v.names + r->name_offset, r->name_len,
                                            r->kind == RUN_KIND_CATEGORY)))
             return -ENOMEM;
-        int rc = stream_push_run(st, &f->entries[r->entry_index], r->count);
+        int rc = stream_push_run(st, &f->v.entries[r->entry_index], r->count);
         for (uint32_t k = 0; k < r->count && last && rc == 0; k++)
-            rc = segment_builder_push(s, st, r->first_ordinal + k, &f->entries[r->entry_index + k]);
+            rc = segment_builder_push(s, st, r->first_ordinal + k, &f->v.entries[r->entry_index + k]);
         if (rc)
             return rc;
     }
@@ -241,127 +172,86 @@ static int index_file_load(log_t *log, segment_t *s, bool last, uint64_t next_fi
 {
     index_file_t f = {0};
     int rc = index_file_read(log, s, &f);
-    if (rc == 0 && !last && f.h.end_position != next_first)
+    if (rc == 0 && !last && f.v.h.end_position != next_first)
         rc = LOG_ECORRUPT; /* stale: written before the segment was full */
     if (rc == 0)
         rc = index_file_fits(log, s, &f);
     if (rc == 0) {
         rc = index_file_apply(log, s, &f, last);
         if (rc == 0) {
-            log->head_position = f.h.end_position;
-            log->head_checksum = f.h.end_checksum;
-            s->write_offset = f.h.end_offset;
+            log->head_position = f.v.h.end_position;
+            log->head_checksum = f.v.h.end_checksum;
+            s->write_offset = f.v.h.end_offset;
             s->indexed = !last;
         }
     }
-    if (f.file)
-        munmap(f.file, f.file_len);
+    walk_index_close(&f.v);
     free(f.found);
     return rc;
 }
 
 /* ---- scanning ---- */
 
-int log_index_batch(log_t *log, uint32_t seg, uint64_t batch_offset, const batch_header_t *h,
-                    const uint8_t *raw_body)
+/* Adds the events of the batch the walk just verified to the index. A
+ * version out of sequence is LOG_ECORRUPT: checksums held, content did not. */
+static int index_walked_batch(log_t *log, uint32_t seg, const walk_t *w)
 {
     segment_t *s = log->segments[seg];
-    int rc = segment_sparse_note(s, h->first_position, batch_offset);
-    uint64_t off = 0;
-    for (uint32_t k = 0; k < h->event_count && rc == 0; k++) {
-        log_event_t ev;
-        size_t len;
-        uint64_t position = h->first_position + k;
-        rc = record_decode(raw_body, h->raw_bytes, off, position, &ev, &len);
-        if (rc)
-            return rc;
-        if (ev.stream_len == 0 || ev.stream[0] == '$')
-            return LOG_ECORRUPT;
-        stream_t *st = stream_table_get(&log->streams, ev.stream, ev.stream_len, false);
+    int rc = segment_sparse_note(s, w->h.first_position, w->offset);
+    for (uint32_t k = 0; k < w->event_count && rc == 0; k++) {
+        const log_event_t *ev = &w->events[k].ev;
+        stream_t *st = stream_table_get(&log->streams, ev->stream, ev->stream_len, false);
         if (!st)
             return -ENOMEM;
-        if (ev.version != (int64_t)st->count)
+        if (ev->version != (int64_t)st->count)
             return LOG_ECORRUPT;
-        index_entry_t e = {.position = position, .batch_offset = (uint32_t)batch_offset,
-                           .body_offset = (uint32_t)off};
+        index_entry_t e = {.position = ev->position, .batch_offset = (uint32_t)w->offset,
+                           .body_offset = w->events[k].body_offset};
         rc = stream_push(st, &e);
         if (!rc)
             rc = segment_builder_push(s, st, st->count - 1, &e);
         if (!rc && st->category && !(rc = stream_push(st->category, &e)))
             rc = segment_builder_push(s, st->category, st->category->count - 1, &e);
-        off += len;
     }
-    if (rc == 0 && off != h->raw_bytes)
-        rc = LOG_ECORRUPT;
     return rc;
 }
 
-/* Checks the batch at offset: header, place in the chain, body. On success
- * *raw points at its raw body. Never reads outside the segment. */
-static int batch_check(log_t *log, const segment_t *s, uint64_t offset, batch_header_t *h,
-                       const uint8_t **raw)
+/* Takes back the index entries of a batch that failed half-way. */
+static void unindex_from(segment_t *s, uint64_t position)
 {
-    if (offset + sizeof *h > s->size)
-        return LOG_ECORRUPT;
-    memcpy(h, s->map + offset, sizeof *h);
-    if (!batch_header_valid(h) || h->first_position != log->head_position ||
-        h->prev_checksum != log->head_checksum || offset + batch_stored_size(h) > s->size)
-        return LOG_ECORRUPT;
-    const uint8_t *body = s->map + offset + sizeof *h;
-    if (checksum64(body, h->stored_bytes, h->first_position) != h->body_checksum)
-        return LOG_ECORRUPT;
-    if (!(h->flags & BATCH_FLAG_LZ4)) {
-        if (h->raw_bytes != h->stored_bytes)
-            return LOG_ECORRUPT;
-        *raw = body;
-        return 0;
-    }
-    if (h->raw_bytes > log->scratch_cap) {
-        uint8_t *fresh = realloc(log->scratch, h->raw_bytes);
-        if (!fresh)
-            return -ENOMEM;
-        log->scratch = fresh;
-        log->scratch_cap = h->raw_bytes;
-    }
-    log->scratch_segment = NULL;
-    int n = LZ4_decompress_safe((const char *)body, (char *)log->scratch, (int)h->stored_bytes,
-                                (int)h->raw_bytes);
-    if (n < 0 || (uint32_t)n != h->raw_bytes)
-        return LOG_ECORRUPT;
-    *raw = log->scratch;
-    return 0;
+    for (uint64_t j = s->builder_count; j-- > 0 && s->builder[j].entry.position >= position;)
+        stream_truncate(s->builder[j].stream, position);
+    segment_truncate_memory(s, position);
 }
 
 int log_scan_segment(log_t *log, uint32_t seg, uint64_t offset, uint64_t *end)
 {
     segment_t *s = log->segments[seg];
+    walk_t w = {0};
+    walk_init(&w, s->map, s->size, offset, log->head_position, log->head_checksum);
     int rc = 0;
-    while (offset + sizeof(batch_header_t) <= s->size) {
-        batch_header_t h;
-        const uint8_t *raw;
-        rc = batch_check(log, s, offset, &h, &raw);
-        if (rc == LOG_ECORRUPT) {
-            rc = 0; /* the valid data ends here; the caller judges what follows */
+    for (;;) {
+        walk_status_t st = walk_batch(&w);
+        if (st == WALK_NO_MEMORY) {
+            rc = -ENOMEM;
             break;
         }
-        if (rc)
-            break;
-        rc = log_index_batch(log, seg, offset, &h, raw);
+        if (st != WALK_OK)
+            break; /* the valid data ends here; the caller judges what follows */
+        rc = index_walked_batch(log, seg, &w);
         if (rc) {
+            unindex_from(s, w.h.first_position);
             if (rc == LOG_ECORRUPT)
-                rc = 0; /* checksums held but the content does not: treat alike */
-            /* undo the partial batch */
-            for (uint64_t j = s->builder_count; j-- > 0 && s->builder[j].entry.position >= h.first_position;)
-                stream_truncate(s->builder[j].stream, h.first_position);
-            segment_truncate_memory(s, h.first_position);
+                rc = 0;
             break;
         }
-        log->head_position = h.first_position + h.event_count;
-        log->head_checksum = h.header_checksum;
-        offset += batch_stored_size(&h);
+        walk_advance(&w);
+        log->head_position = w.position;
+        log->head_checksum = w.chain;
     }
-    *end = offset;
-    s->write_offset = offset;
+    *end = w.offset;
+    s->write_offset = w.offset;
+    walk_free(&w);
     return rc;
 }
 
@@ -377,15 +267,6 @@ static uint64_t torn_window(const log_t *log, const segment_t *s, uint64_t end)
     uint64_t w = now == 0 || s->torn_window == 0 ? s->size
                  : now > s->torn_window            ? now : s->torn_window;
     return end + w < s->size ? w : s->size - end;
-}
-
-/* Offset just past the last nonzero byte in [from, to), or from if none. */
-static uint64_t last_nonzero(const segment_t *s, uint64_t from, uint64_t to)
-{
-    for (uint64_t off = to; off > from; off--)
-        if (s->map[off - 1] != 0)
-            return off;
-    return from;
 }
 
 /* Follows the chain from a batch header that looks valid at offset: returns
@@ -414,14 +295,11 @@ static bool damage_is_old(const log_t *log, const segment_t *s, uint64_t end, ui
 {
     if (end + window >= s->size)
         return false; /* unbounded: nothing lies beyond the window */
-    for (uint64_t off = end; off + sizeof(batch_header_t) <= s->size && off <= end + window;
-         off += BATCH_ALIGN) {
+    for (uint64_t off = walk_find_header(s->map, s->size, end); off <= end + window && off < s->size;
+         off = walk_find_header(s->map, s->size, off + BATCH_ALIGN)) {
         batch_header_t h;
         memcpy(&h, s->map + off, sizeof h);
-        if (h.magic != BATCH_MAGIC || !batch_header_valid(&h) ||
-            h.first_position < log->head_position)
-            continue;
-        if (chain_end(s, off) > end + window)
+        if (h.first_position >= log->head_position && chain_end(s, off) > end + window)
             return true;
     }
     return false;
@@ -444,7 +322,7 @@ static int zero_range(const segment_t *s, uint64_t from, uint64_t to)
 static int tail_judge(log_t *log, segment_t *s, uint64_t end, bool last, log_recovery_t *rec)
 {
     uint64_t window = torn_window(log, s, end);
-    uint64_t dirty_end = last_nonzero(s, end, end + window);
+    uint64_t dirty_end = walk_last_nonzero_end(s->map, end, end + window);
     if (dirty_end == end)
         return 0;
     if (!last || damage_is_old(log, s, end, window))
@@ -514,12 +392,12 @@ int log_recover(log_t *log, log_recovery_t *rec)
 {
     uint64_t *firsts = NULL;
     uint32_t n = 0;
-    int rc = list_segments(log->dir, &firsts, &n);
+    int rc = walk_list_segments(log->dir, &firsts, &n);
     if (rc)
         return problem(rec, rc, "%s: cannot list: %s", log->dir, strerror(-rc));
     for (uint32_t i = 0; i < n && rc == 0; i++) {
         segment_t *s = NULL;
-        rc = segment_load(log, firsts[i], &s, rec);
+        rc = segment_load(log, firsts[i], i + 1 == n, &s, rec);
         if (rc && i + 1 == n && !log->cfg.read_only && header_never_written(log, firsts[i])) {
             /* a roll cut short before its header was durable */
             char path[4096];

@@ -15,14 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Largest raw body the walk will decompress; no valid log has a bigger one
- * (a batch is at most write_bytes_max, itself below a segment). */
-#define WALK_RAW_BYTES_MAX LOG_SEGMENT_BYTES_MAX
-/* LZ4 expands a block at most about 255 times. */
-#define WALK_LZ4_RATIO_MAX 255u
 
 void walk_init(walk_t *w, const uint8_t *map, uint64_t size, uint64_t offset, uint64_t position,
                uint64_t chain)
@@ -71,6 +67,7 @@ const char *walk_status_name(walk_status_t st)
     case WALK_BAD_RECORD: return "event record damaged";
     case WALK_BAD_STREAM: return "event record has an invalid stream name";
     case WALK_BAD_FILL: return "event records do not fill the batch body";
+    case WALK_NO_MEMORY: return "out of memory";
     }
     return "unknown";
 }
@@ -118,19 +115,16 @@ static walk_status_t walk_header(walk_t *w)
 static walk_status_t walk_raw_body(walk_t *w, const uint8_t *body)
 {
     const batch_header_t *h = &w->h;
+    if (!batch_raw_size_valid(h))
+        return walk_fail(w, WALK_BAD_RAW_SIZE, h->stored_bytes, h->raw_bytes);
     if (!(h->flags & BATCH_FLAG_LZ4)) {
-        if (h->raw_bytes != h->stored_bytes)
-            return walk_fail(w, WALK_BAD_RAW_SIZE, h->stored_bytes, h->raw_bytes);
         w->raw = body;
         return WALK_OK;
     }
-    if (h->raw_bytes > WALK_RAW_BYTES_MAX ||
-        h->raw_bytes > (uint64_t)h->stored_bytes * WALK_LZ4_RATIO_MAX + 64)
-        return walk_fail(w, WALK_BAD_RAW_SIZE, WALK_RAW_BYTES_MAX, h->raw_bytes);
     if (h->raw_bytes > w->scratch_cap) {
         uint8_t *fresh = realloc(w->scratch, h->raw_bytes);
         if (!fresh)
-            return walk_fail(w, WALK_BAD_RAW_SIZE, w->scratch_cap, h->raw_bytes);
+            return walk_fail(w, WALK_NO_MEMORY, h->raw_bytes, 0);
         w->scratch = fresh;
         w->scratch_cap = h->raw_bytes;
     }
@@ -165,7 +159,7 @@ static walk_status_t walk_records(walk_t *w)
     uint64_t off = 0;
     for (uint32_t k = 0; k < h->event_count; k++) {
         if (walk_events_reserve(w, k + 1) != 0)
-            return walk_fail(w, WALK_BAD_RECORD, k, k);
+            return walk_fail(w, WALK_NO_MEMORY, k + 1, 0);
         walk_event_t *e = &w->events[k];
         size_t len;
         if (record_decode(w->raw, h->raw_bytes, off, h->first_position + k, &e->ev, &len) != 0) {
@@ -376,24 +370,18 @@ int walk_index_open(const char *path, walk_index_t *v)
         rc = -errno;
         goto out_close;
     }
-    if ((uint64_t)st.st_size > WALK_INDEX_BYTES_MAX) {
-        v->problem = WALK_INDEX_LENGTH;
-        v->file_bytes = (uint64_t)st.st_size;
-        goto out_close;
-    }
     v->file_bytes = (uint64_t)st.st_size;
-    v->file = malloc(v->file_bytes ? v->file_bytes : 1);
-    if (!v->file) {
-        rc = -ENOMEM;
+    if (v->file_bytes > WALK_INDEX_BYTES_MAX) {
+        v->problem = WALK_INDEX_LENGTH;
         goto out_close;
     }
-    for (uint64_t done = 0; done < v->file_bytes;) {
-        ssize_t n = pread(fd, v->file + done, v->file_bytes - done, (off_t)done);
-        if (n <= 0) {
-            rc = n < 0 ? -errno : -EIO;
+    if (v->file_bytes > 0) {
+        void *map = mmap(NULL, v->file_bytes, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+        if (map == MAP_FAILED) {
+            rc = -errno;
             goto out_close;
         }
-        done += (uint64_t)n;
+        v->file = map;
     }
     v->problem = walk_index_check(v);
 out_close:
@@ -405,7 +393,8 @@ out_close:
 
 void walk_index_close(walk_index_t *v)
 {
-    free(v->file);
+    if (v->file)
+        munmap(v->file, v->file_bytes);
     memset(v, 0, sizeof *v);
 }
 
