@@ -101,6 +101,20 @@ static uint64_t version_of(const stream_t *s, uint64_t position)
     return v < s->count && s->entries[v].position == position ? v : UINT64_MAX;
 }
 
+/* If version v of s has the id of the request's first event, compares the
+ * rest from there (*found, *at, *m). */
+static int match_if_first(log_t *log, const stream_t *s, uint64_t v,
+                          const log_stream_append_t *sa, match_t *m, uint64_t *at, bool *found)
+{
+    uint8_t id[16];
+    int rc = id_at(log, s, v, id);
+    if (rc || memcmp(id, sa->events[0].id, 16) != 0)
+        return rc;
+    *found = true;
+    *at = v;
+    return match_from(log, s, v, sa, m);
+}
+
 /* For expected "any"/"stream_exists": looks for the first event id among the
  * stream's last idempotency_scan_max events, then in the recent-id cache. */
 static int match_recent(log_t *log, const stream_t *s, const log_stream_append_t *sa, match_t *m,
@@ -109,32 +123,18 @@ static int match_recent(log_t *log, const stream_t *s, const log_stream_append_t
     *m = MATCH_NONE;
     uint64_t floor = s->count > log->cfg.idempotency_scan_max
                          ? s->count - log->cfg.idempotency_scan_max : 0;
-    for (uint64_t v = s->count; v-- > floor;) {
-        uint8_t id[16];
-        int rc = id_at(log, s, v, id);
-        if (rc)
-            return rc;
-        if (memcmp(id, sa->events[0].id, 16) == 0) {
-            *at = v;
-            return match_from(log, s, v, sa, m);
-        }
-    }
+    bool found = false;
+    int rc = 0;
+    for (uint64_t v = s->count; v-- > floor && !found && rc == 0;)
+        rc = match_if_first(log, s, v, sa, m, at, &found);
     uint64_t cand[4];
     int n = idcache_find(&log->ids, sa->events[0].id, log->head_position, cand, 4);
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n && !found && rc == 0; i++) {
         uint64_t v = version_of(s, cand[i]);
-        if (v == UINT64_MAX || v >= floor)
-            continue; /* another stream's event, or already compared */
-        uint8_t id[16];
-        int rc = id_at(log, s, v, id);
-        if (rc)
-            return rc;
-        if (memcmp(id, sa->events[0].id, 16) == 0) {
-            *at = v;
-            return match_from(log, s, v, sa, m);
-        }
+        if (v != UINT64_MAX && v < floor) /* not another stream's event, nor compared */
+            rc = match_if_first(log, s, v, sa, m, at, &found);
     }
-    return 0;
+    return rc;
 }
 
 typedef struct {

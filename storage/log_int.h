@@ -242,6 +242,10 @@ void segment_truncate_memory(segment_t *s, uint64_t position);
 /* Writes <dir>/<pos>.idx from the builder entries (sorted copy) atomically. */
 int segment_index_write(const char *dir, const segment_t *s, uint64_t end_position,
                         uint64_t end_offset, uint64_t end_checksum);
+/* Writes zeros over [from, to) of s and syncs them: a tail that recovery or a
+ * failed write left must never be mistaken for batches. Synchronous (rare
+ * paths only). 0 or -errno. */
+int segment_zero(const segment_t *s, uint64_t from, uint64_t to);
 void segment_free(segment_t *s);
 
 /* ---- the worker thread (worker.c) ---- */

@@ -305,19 +305,6 @@ static bool damage_is_old(const log_t *log, const segment_t *s, uint64_t end, ui
     return false;
 }
 
-static int zero_range(const segment_t *s, uint64_t from, uint64_t to)
-{
-    static const uint8_t zeros[65536];
-    for (uint64_t off = from; off < to;) {
-        size_t n = to - off < sizeof zeros ? (size_t)(to - off) : sizeof zeros;
-        ssize_t w = pwrite(s->fd, zeros, n, (off_t)off);
-        if (w <= 0)
-            return w < 0 ? -errno : -EIO;
-        off += (uint64_t)w;
-    }
-    return fdatasync(s->fd) != 0 ? -errno : 0;
-}
-
 /* Judges the bytes after the valid data of segment s, which ends at end. */
 static int tail_judge(log_t *log, segment_t *s, uint64_t end, bool last, log_recovery_t *rec)
 {
@@ -332,7 +319,7 @@ static int tail_judge(log_t *log, segment_t *s, uint64_t end, bool last, log_rec
                        (unsigned long long)s->first_position, (unsigned long long)end,
                        (unsigned long long)log->head_position);
     rec->torn_bytes_cut += dirty_end - end;
-    return log->cfg.read_only ? 0 : zero_range(s, end, dirty_end);
+    return log->cfg.read_only ? 0 : segment_zero(s, end, dirty_end);
 }
 
 /* Recovers one segment: its index file, else a scan; then its tail. */

@@ -80,6 +80,19 @@ void segment_truncate_memory(segment_t *s, uint64_t position)
                         : 0;
 }
 
+int segment_zero(const segment_t *s, uint64_t from, uint64_t to)
+{
+    static const uint8_t zeros[65536];
+    for (uint64_t off = from; off < to;) {
+        size_t n = to - off < sizeof zeros ? (size_t)(to - off) : sizeof zeros;
+        ssize_t w = pwrite(s->fd, zeros, n, (off_t)off);
+        if (w <= 0)
+            return w < 0 ? -errno : -EIO;
+        off += (uint64_t)w;
+    }
+    return fdatasync(s->fd) != 0 ? -errno : 0;
+}
+
 void segment_free(segment_t *s)
 {
     segment_unmap(s);

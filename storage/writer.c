@@ -313,21 +313,6 @@ static void seal_durable_segments(log_t *log)
     }
 }
 
-/* Writes zeros over the bytes a failed write may have left, so recovery never
- * mistakes them for batches. Synchronous: this is the rare error path. */
-static int zero_region(segment_t *s, uint64_t from, uint64_t to)
-{
-    static const uint8_t zeros[65536];
-    for (uint64_t off = from; off < to;) {
-        size_t n = to - off < sizeof zeros ? (size_t)(to - off) : sizeof zeros;
-        ssize_t w = pwrite(s->fd, zeros, n, (off_t)off);
-        if (w <= 0)
-            return w < 0 ? -errno : -EIO;
-        off += (uint64_t)w;
-    }
-    return fdatasync(s->fd) != 0 ? -errno : 0;
-}
-
 /* Undoes every accepted batch from the in-flight buffer on: the index, the
  * segments created for them, the head. */
 static int rollback(log_t *log, int error)
@@ -361,7 +346,7 @@ static int rollback(log_t *log, int error)
     }
     first->write_offset = offset;
     if (zero_to > offset)
-        rc = zero_region(first, offset, zero_to);
+        rc = segment_zero(first, offset, zero_to); /* what the failed writes may have left */
     log->head_position = position;
     log->head_checksum = b->start_checksum;
     idcache_forget_from(&log->ids, position);
