@@ -26,7 +26,8 @@ static const char *const request_names[METRICS_REQUEST_TYPES] = {
 static const char *const error_names[METRICS_ERROR_CODES] = {
     "unspecified", "wrong_expected_version", "stream_not_found", "bad_request",
     "frame_too_large", "busy", "not_ready", "protocol_version", "idempotency_conflict",
-    "too_large", "corrupt", "io_error", "access_denied", "internal"};
+    "too_large", "corrupt", "io_error", "access_denied", "internal", "group_not_found",
+    "group_exists"};
 
 void metrics_count_request(server_t *s, int type)
 {

@@ -46,7 +46,7 @@ typedef struct conn_s {
  * read by the HTTP thread. */
 #define METRICS_LATENCY_BUCKETS 14u
 #define METRICS_GROUP_BUCKETS 12u
-#define METRICS_ERROR_CODES 14u
+#define METRICS_ERROR_CODES 16u
 #define METRICS_REQUEST_TYPES 8u
 typedef struct {
     pthread_mutex_t mu;      /* guards log_stats and the gauges */

@@ -9,10 +9,11 @@
 
 typedef enum { MATCH_NONE, MATCH_PARTIAL, MATCH_ALL } match_t;
 
-static bool name_valid(const char *name, size_t len)
+static bool name_valid(const char *name, size_t len, bool system)
 {
-    return name && len > 0 && len <= LOG_STREAM_NAME_BYTES_MAX && name[0] != '$' &&
-           !memchr(name, '\0', len);
+    return name && len > 0 && len <= LOG_STREAM_NAME_BYTES_MAX && (name[0] != '$' || system) &&
+           !memchr(name, '\0', len) && !(len >= 4 && memcmp(name, "$ce-", 4) == 0) &&
+           !(len == 4 && memcmp(name, "$all", 4) == 0);
 }
 
 /* Checks limits and shape; sets the batch's raw body size and event count. */
@@ -27,7 +28,7 @@ static int request_check(const log_t *log, const log_append_t *req, uint64_t *ra
     uint64_t bytes = 0, n = 0;
     for (uint32_t i = 0; i < req->stream_count; i++) {
         const log_stream_append_t *sa = &req->streams[i];
-        if (!name_valid(sa->stream, sa->stream_len) || !sa->events || sa->event_count == 0 ||
+        if (!name_valid(sa->stream, sa->stream_len, req->system) || !sa->events || sa->event_count == 0 ||
             sa->expected_version < LOG_EXPECT_STREAM_EXISTS)
             return LOG_EBAD_REQUEST;
         for (uint32_t j = 0; j < i; j++)

@@ -82,6 +82,8 @@ static int stream_table_grow(stream_table_t *t)
 
 size_t stream_category_len(const char *name, size_t len)
 {
+    if (len > 0 && name[0] == '$')
+        return 0; /* system streams belong to no category */
     const char *dash = memchr(name, '-', len);
     return dash ? (size_t)(dash - name) : 0;
 }

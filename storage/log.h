@@ -162,7 +162,8 @@ typedef struct {
 } log_event_in_t;
 
 typedef struct {
-    const char *stream; /* 1..LOG_STREAM_NAME_BYTES_MAX bytes, not starting with '$' */
+    const char *stream; /* 1..LOG_STREAM_NAME_BYTES_MAX bytes, not starting with '$'
+                           (unless the append is a system one) */
     size_t stream_len;
     int64_t expected_version; /* LOG_EXPECT_* or an exact version */
     const log_event_in_t *events;
@@ -174,6 +175,9 @@ typedef struct {
 typedef struct {
     const log_stream_append_t *streams;
     uint32_t stream_count;
+    bool system;  /* allows stream names starting with '$' (the server's own
+                     streams: group checkpoints, dead letters); never set it
+                     for a client's request */
 } log_append_t;
 
 typedef struct {
@@ -251,7 +255,7 @@ typedef struct {
 #define LOG_READ_SCAN_MAX_DEFAULT 100000u /* events examined by one read call */
 
 typedef struct {
-    const char *stream; /* a stream, "$ce-<category>" or "$all" */
+    const char *stream; /* a stream (system ones too), "$ce-<category>" or "$all" */
     size_t stream_len;
     uint64_t from;      /* a version for streams, a position for "$ce-" and "$all";
                            inclusive; LOG_READ_END reads backwards from the last */

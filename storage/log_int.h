@@ -425,7 +425,7 @@ typedef enum {
     WALK_BAD_RAW_SIZE,        /* expected: stored (or limit), found: raw_bytes */
     WALK_BAD_LZ4,             /* expected: raw_bytes, found: decompressed bytes */
     WALK_BAD_RECORD,          /* record bad_record (bounds or checksum) */
-    WALK_BAD_STREAM,          /* record bad_record: empty or '$' stream name */
+    WALK_BAD_STREAM,          /* record bad_record: empty stream name */
     WALK_BAD_FILL,            /* expected: raw_bytes, found: bytes the records fill */
     WALK_NO_MEMORY,           /* not a verdict on the data: the walk could not allocate */
 } walk_status_t;

@@ -365,8 +365,6 @@ int log_read(log_t *log, const log_read_t *req, log_visit_cb visit, void *ctx,
         }
         return read_indexed(&r, c, stream_lower_bound(c, visible));
     }
-    if (name[0] == '$')
-        return LOG_EBAD_REQUEST;
     const stream_t *s = stream_table_find(&log->streams, name, len, false);
     uint64_t n = s ? stream_lower_bound(s, visible) : 0;
     if (n == 0)

@@ -167,7 +167,7 @@ static walk_status_t walk_records(walk_t *w)
             w->bad_record_offset = off;
             return walk_fail(w, WALK_BAD_RECORD, h->first_position + k, h->first_position + k);
         }
-        if (e->ev.stream_len == 0 || e->ev.stream[0] == '$') {
+        if (e->ev.stream_len == 0) {
             w->bad_record = k;
             w->bad_record_offset = off;
             return walk_fail(w, WALK_BAD_STREAM, h->first_position + k, h->first_position + k);
