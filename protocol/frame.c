@@ -79,6 +79,23 @@ const char *frame_check(const envelope_t *env)
         return name_ok(env->read->stream) ? NULL : "read: empty stream name";
     case EVSTORE__V1__ENVELOPE__BODY_STREAM_INFO:
         return name_ok(env->stream_info->stream) ? NULL : "stream info: empty stream name";
+    case EVSTORE__V1__ENVELOPE__BODY_SUBSCRIBE:
+        return name_ok(env->subscribe->stream) ? NULL : "subscribe: empty stream name";
+    case EVSTORE__V1__ENVELOPE__BODY_GROUP_CREATE:
+        return name_ok(env->group_create->name) && name_ok(env->group_create->stream)
+                   ? NULL : "group create: empty name or stream";
+    case EVSTORE__V1__ENVELOPE__BODY_GROUP_UPDATE:
+        return name_ok(env->group_update->name) ? NULL : "group update: empty name";
+    case EVSTORE__V1__ENVELOPE__BODY_GROUP_DELETE:
+    case EVSTORE__V1__ENVELOPE__BODY_GROUP_INFO:
+    case EVSTORE__V1__ENVELOPE__BODY_GROUP_REPLAY_PARKED:
+        return name_ok(env->group_delete->name) ? NULL : "group: empty name";
+    case EVSTORE__V1__ENVELOPE__BODY_GROUP_JOIN:
+        return name_ok(env->group_join->name) ? NULL : "group join: empty name";
+    case EVSTORE__V1__ENVELOPE__BODY_GROUP_ACK:
+        return name_ok(env->group_ack->name) ? NULL : "group ack: empty name";
+    case EVSTORE__V1__ENVELOPE__BODY_GROUP_NACK:
+        return name_ok(env->group_nack->name) ? NULL : "group nack: empty name";
     default:
         return NULL;
     }

@@ -20,6 +20,7 @@ void server_config_default(server_config_t *cfg)
     cfg->frame_bytes_max = FRAME_BYTES_MAX_DEFAULT;
     cfg->output_bytes_max = SERVER_OUTPUT_BYTES_MAX_DEFAULT;
     cfg->read_events_max = SERVER_READ_EVENTS_MAX_DEFAULT;
+    cfg->subscriptions_max = SERVER_SUBSCRIPTIONS_MAX_DEFAULT;
 }
 
 static void usage(FILE *out)

@@ -38,9 +38,16 @@ conn_t *conn_new(server_t *s, int fd)
     return c;
 }
 
+size_t conn_queued_bytes(const conn_t *c)
+{
+    return c->out_len + (c->sending_len - c->sending_done);
+}
+
 static void conn_free(conn_t *c)
 {
     server_t *s = c->srv;
+    subs_conn_gone(c);
+    groups_conn_gone(c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -94,7 +101,7 @@ void conn_send(conn_t *c, const envelope_t *env)
     if (c->dead)
         return;
     size_t n = frame_size(env);
-    size_t queued = c->out_len + (c->sending_len - c->sending_done);
+    size_t queued = conn_queued_bytes(c);
     if (n - FRAME_HEADER_BYTES > c->srv->cfg.frame_bytes_max ||
         queued + n > c->srv->cfg.output_bytes_max) {
         server_log(c->srv, "conn %llu (%s): %zu bytes of answers queued, over the limit: "
@@ -223,12 +230,17 @@ static bool conn_output_pending(const conn_t *c)
     return !c->dead && (c->out_len > 0 || c->sending_done < c->sending_len);
 }
 
-void conn_update(conn_t *c)
+void conn_flush(conn_t *c)
 {
     if (!c->send_armed && conn_output_pending(c))
         conn_start_send(c);
+}
+
+void conn_update(conn_t *c)
+{
+    conn_flush(c);
     /* A client that does not read its answers stops being read from. */
-    size_t queued = c->out_len + (c->sending_len - c->sending_done);
+    size_t queued = conn_queued_bytes(c);
     bool backlog = queued > c->srv->cfg.output_bytes_max / 2;
     if (!c->recv_armed && !c->read_closed && !c->dead && !backlog) {
         struct io_uring_sqe *sqe = server_sqe(c->srv);

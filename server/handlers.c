@@ -24,7 +24,7 @@ int error_code_of(int log_err)
     }
 }
 
-static void send_body(conn_t *c, uint64_t corr, Evstore__V1__Envelope__BodyCase kind, void *body)
+void send_body(conn_t *c, uint64_t corr, Evstore__V1__Envelope__BodyCase kind, void *body)
 {
     envelope_t env = EVSTORE__V1__ENVELOPE__INIT;
     env.correlation_id = corr;
@@ -147,120 +147,32 @@ static void handle_append(conn_t *c, uint64_t corr, const Evstore__V1__AppendReq
 
 /* ---- read ---- */
 
-/* Events read so far, copied: the engine's pointers last one visit only. */
-typedef struct {
-    uint8_t *arena;
-    size_t arena_len, arena_cap, arena_max;
-    Evstore__V1__RecordedEvent *events;
-    size_t count, cap;
-    int error;
-} read_acc_t;
-
-static size_t arena_put(read_acc_t *r, const void *p, size_t n)
-{
-    size_t off = r->arena_len;
-    if (n)
-        memcpy(r->arena + off, p, n);
-    r->arena_len += n;
-    return off;
-}
-
-/* Keeps an event; stops the read when the answer is as large as a frame allows. */
-static int read_visit(void *ctx, const log_event_t *ev)
-{
-    read_acc_t *r = ctx;
-    size_t need = (size_t)ev->stream_len + 1 + ev->type_len + 1 + ev->metadata_len + ev->data_len + 16;
-    if (r->count == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 64;
-        Evstore__V1__RecordedEvent *fresh = realloc(r->events, cap * sizeof *fresh);
-        if (!fresh)
-            return (r->error = -ENOMEM), 1;
-        r->events = fresh;
-        r->cap = cap;
-    }
-    if (r->arena_len + need > r->arena_cap) {
-        size_t cap = r->arena_cap ? r->arena_cap * 2 : 64 * 1024;
-        while (cap < r->arena_len + need)
-            cap *= 2;
-        uint8_t *fresh = realloc(r->arena, cap);
-        if (!fresh)
-            return (r->error = -ENOMEM), 1;
-        r->arena = fresh;
-        r->arena_cap = cap;
-    }
-    Evstore__V1__RecordedEvent *e = &r->events[r->count++];
-    evstore__v1__recorded_event__init(e);
-    /* Offsets for now; turned into pointers once the arena stops moving. */
-    e->position = ev->position;
-    e->version = ev->version;
-    e->timestamp_ns = ev->timestamp_ns;
-    e->stream = (char *)(uintptr_t)arena_put(r, ev->stream, ev->stream_len);
-    arena_put(r, "", 1);
-    e->type = (char *)(uintptr_t)arena_put(r, ev->type, ev->type_len);
-    arena_put(r, "", 1);
-    e->id.len = 16;
-    e->id.data = (uint8_t *)(uintptr_t)arena_put(r, ev->id, 16);
-    e->metadata.len = ev->metadata_len;
-    e->metadata.data = (uint8_t *)(uintptr_t)arena_put(r, ev->metadata, ev->metadata_len);
-    e->data.len = ev->data_len;
-    e->data.data = (uint8_t *)(uintptr_t)arena_put(r, ev->data, ev->data_len);
-    return r->arena_len >= r->arena_max;
-}
-
-static void read_fixup(read_acc_t *r)
-{
-    for (size_t i = 0; i < r->count; i++) {
-        Evstore__V1__RecordedEvent *e = &r->events[i];
-        e->stream = (char *)r->arena + (uintptr_t)e->stream;
-        e->type = (char *)r->arena + (uintptr_t)e->type;
-        e->id.data = r->arena + (uintptr_t)e->id.data;
-        e->metadata.data = r->arena + (uintptr_t)e->metadata.data;
-        e->data.data = r->arena + (uintptr_t)e->data.data;
-    }
-}
-
 static void handle_read(conn_t *c, uint64_t corr, const Evstore__V1__ReadRequest *m)
 {
     server_t *s = c->srv;
-    log_filter_t filter = {0};
-    if (m->filter) {
-        filter.types = (const char *const *)m->filter->types;
-        filter.type_count = m->filter->n_types;
-        filter.type_prefix = m->filter->type_prefix[0] ? m->filter->type_prefix : NULL;
-    }
+    log_filter_t filter;
     uint32_t max = m->max_count == 0 || m->max_count > s->cfg.read_events_max
                        ? s->cfg.read_events_max : m->max_count;
     log_read_t req = {.stream = m->stream, .stream_len = strlen(m->stream),
                       .from = m->from_end ? LOG_READ_END : m->from,
                       .backwards = m->backwards || m->from_end, .max_count = max,
-                      .filter = m->filter ? &filter : NULL};
-    read_acc_t acc = {.arena_max = s->cfg.frame_bytes_max / 2};
+                      .filter = events_filter(m->filter, &filter)};
+    events_t acc;
+    events_init(&acc, s->cfg.frame_bytes_max / 2, NULL);
     log_read_result_t res;
-    int rc = log_read(s->log, &req, read_visit, &acc, &res);
-    if (rc == 0 && acc.error)
-        rc = acc.error;
+    int rc = events_read(&acc, s->log, &req, &res);
     if (rc) {
         conn_send_error(c, corr, error_code_of(rc), log_strerror(rc), 0, 0);
     } else {
-        read_fixup(&acc);
-        Evstore__V1__RecordedEvent **ptrs = malloc((acc.count ? acc.count : 1) * sizeof *ptrs);
-        if (!ptrs) {
-            conn_send_error(c, corr, EVSTORE__V1__ERROR_CODE__BUSY, "out of memory", 0, 0);
-        } else {
-            for (size_t i = 0; i < acc.count; i++)
-                ptrs[i] = &acc.events[i];
-            Evstore__V1__ReadResponse ok = EVSTORE__V1__READ_RESPONSE__INIT;
-            ok.events = ptrs;
-            ok.n_events = acc.count;
-            ok.next = res.next;
-            ok.end = res.end;
-            ok.stream_version = res.stream_version;
-            send_body(c, corr, EVSTORE__V1__ENVELOPE__BODY_READ_OK, &ok);
-            free(ptrs);
-        }
+        Evstore__V1__ReadResponse ok = EVSTORE__V1__READ_RESPONSE__INIT;
+        ok.events = acc.ptrs;
+        ok.n_events = acc.count;
+        ok.next = res.next;
+        ok.end = res.end;
+        ok.stream_version = res.stream_version;
+        send_body(c, corr, EVSTORE__V1__ENVELOPE__BODY_READ_OK, &ok);
     }
-    free(acc.events);
-    free(acc.arena);
+    events_free(&acc);
 }
 
 /* ---- stream info, list, stats, ping ---- */
@@ -390,6 +302,23 @@ static void dispatch(conn_t *c, const envelope_t *env)
     case EVSTORE__V1__ENVELOPE__BODY_LIST_STREAMS: handle_list(c, corr, env->list_streams); break;
     case EVSTORE__V1__ENVELOPE__BODY_SERVER_STATS: handle_stats(c, corr); break;
     case EVSTORE__V1__ENVELOPE__BODY_PING: handle_ping(c, corr, env->ping); break;
+    case EVSTORE__V1__ENVELOPE__BODY_SUBSCRIBE: sub_start(c, corr, env->subscribe); break;
+    case EVSTORE__V1__ENVELOPE__BODY_GROUP_CREATE: group_create(c, corr, env->group_create); break;
+    case EVSTORE__V1__ENVELOPE__BODY_GROUP_UPDATE: group_update(c, corr, env->group_update); break;
+    case EVSTORE__V1__ENVELOPE__BODY_GROUP_DELETE: group_delete(c, corr, env->group_delete); break;
+    case EVSTORE__V1__ENVELOPE__BODY_GROUP_LIST: group_list(c, corr); break;
+    case EVSTORE__V1__ENVELOPE__BODY_GROUP_INFO: group_info(c, corr, env->group_info); break;
+    case EVSTORE__V1__ENVELOPE__BODY_GROUP_JOIN: group_join(c, corr, env->group_join); break;
+    case EVSTORE__V1__ENVELOPE__BODY_GROUP_ACK: group_ack(c, corr, env->group_ack); break;
+    case EVSTORE__V1__ENVELOPE__BODY_GROUP_NACK: group_nack(c, corr, env->group_nack); break;
+    case EVSTORE__V1__ENVELOPE__BODY_GROUP_REPLAY_PARKED:
+        group_replay_parked(c, corr, env->group_replay_parked);
+        break;
+    case EVSTORE__V1__ENVELOPE__BODY_UNSUBSCRIBE:
+        if (!sub_stop(c, corr) && !group_leave(c, corr))
+            conn_send_error(c, corr, EVSTORE__V1__ERROR_CODE__BAD_REQUEST,
+                            "no subscription with this correlation id", 0, 0);
+        break;
     case EVSTORE__V1__ENVELOPE__BODY_HELLO:
         conn_send_error(c, corr, EVSTORE__V1__ERROR_CODE__BAD_REQUEST, "hello was already sent",
                         0, 0);

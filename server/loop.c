@@ -181,6 +181,8 @@ static int loop_turn(server_t *s)
     rc = log_poll(s->log, 0);
     if (rc < 0)
         server_log(s, "storage: %s", log_strerror(rc));
+    subs_pump_all(s);
+    groups_turn(s);
     if (!s->stopping)
         arm_accept(s);
     metrics_refresh(s);
@@ -260,6 +262,7 @@ static int server_start(server_t *s)
         fprintf(stderr, "evstored: io_uring refused by the kernel (%s)\n", strerror(-rc));
         return rc;
     }
+    groups_load(s);
     arm_read(s, s->log_fd, &s->eventfd_buf, sizeof s->eventfd_buf, OP_EVENTFD);
     arm_read(s, s->signal_fd, s->signal_buf, sizeof s->signal_buf, OP_SIGNAL);
     arm_accept(s);
@@ -283,10 +286,17 @@ int server_run(const server_config_t *cfg)
         fflush(stdout);
         while (rc == 0 && !(s->stopping && stop_done(s)))
             rc = loop_turn(s);
+        /* Every append still pending runs its callback while its connection
+         * and group are alive; then the groups' last checkpoints. */
+        log_drain(s->log);
+        groups_checkpoint_all(s);
+        log_drain(s->log);
         /* Connections still open here did not take their answers in time. */
         while (s->conns) {
             conn_t *c = s->conns;
             s->conns = c->next;
+            subs_conn_gone(c);
+            groups_conn_gone(c);
             if (c->fd >= 0)
                 close(c->fd);
             free(c->in);
@@ -296,6 +306,7 @@ int server_run(const server_config_t *cfg)
         }
     }
     s->metrics.ready = false;
+    groups_free(s);
     metrics_stop(s);
     int crc = log_close(s->log);
     if (crc)

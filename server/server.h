@@ -19,6 +19,7 @@
 #define SERVER_READ_EVENTS_MAX_DEFAULT 4096u
 #define SERVER_LIST_STREAMS_MAX 1000u
 #define SERVER_SHUTDOWN_MS_MAX 5000u /* time given to flushing answers at shutdown */
+#define SERVER_SUBSCRIPTIONS_MAX_DEFAULT 10000u
 
 typedef struct {
     log_config_t log;            /* data directory, durability, segment size, event limits */
@@ -28,6 +29,7 @@ typedef struct {
     uint32_t frame_bytes_max;    /* largest frame accepted and sent */
     uint32_t output_bytes_max;   /* answers queued for one connection before it is dropped */
     uint32_t read_events_max;    /* events in one read answer */
+    uint32_t subscriptions_max;  /* catch-up subscriptions and group consumers, in all */
     bool quiet;                  /* no per-connection log lines */
 } server_config_t;
 

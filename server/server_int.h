@@ -19,6 +19,8 @@
 enum { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_EVENTFD, OP_SIGNAL, OP_IGNORE };
 
 typedef struct server_s server_t;
+typedef struct sub_s sub_t;
+typedef struct group_s group_t;
 
 /* One client connection. Freed once its socket is closed, no operation is
  * in flight on it and no append holds it. */
@@ -82,6 +84,9 @@ struct server_s {
     uint64_t stop_deadline_ns;
     uint64_t started_ns;
     conn_t *conns;       /* all connections */
+    sub_t *subs;         /* all subscriptions */
+    uint32_t sub_count;
+    group_t *groups;     /* all persistent subscription groups */
     uint32_t conn_count;
     uint64_t next_conn_id;
     char listen_addr[128], metrics_addr[128];
@@ -104,12 +109,72 @@ void conn_send_error(conn_t *c, uint64_t corr, int code, const char *msg, uint32
 /* Starts a send or a receive if one is due; closes and frees c when done. */
 void conn_update(conn_t *c);
 void conn_release(conn_t *c); /* an append holding c has answered */
+/* Starts sending what is queued on c, if no send is in flight (never frees c:
+ * for answers queued outside a completion of c's own). */
+void conn_flush(conn_t *c);
+/* Bytes of answers queued on c and not yet sent. */
+size_t conn_queued_bytes(const conn_t *c);
 /* Stops reading from every connection (shutdown). */
 void conn_stop_reading(conn_t *c);
 
+/* events.c: events read from the log, as RecordedEvents ready to send */
+typedef struct {
+    uint8_t *arena;
+    size_t arena_len, arena_cap, arena_max; /* stop reading past arena_max bytes */
+    Evstore__V1__RecordedEvent *events;
+    Evstore__V1__RecordedEvent **ptrs;      /* after events_finish() */
+    size_t count, cap;
+    const char *prefix;                     /* keep only streams starting with it */
+    size_t prefix_len;
+    bool skip_system;                       /* leave out '$' streams (unless prefix) */
+    int error;
+} events_t;
+
+void events_init(events_t *e, size_t bytes_max, const char *stream_prefix);
+void events_free(events_t *e);
+/* The engine's filter for a protocol filter (NULL when it keeps everything). */
+const log_filter_t *events_filter(const Evstore__V1__EventFilter *f, log_filter_t *out);
+/* Copies one event in. 0 or -ENOMEM. */
+int events_add(events_t *e, const log_event_t *ev);
+/* Lays the events out for packing (sets ptrs). 0 or -ENOMEM. */
+int events_finish(events_t *e);
+/* log_read() into e, then events_finish(). */
+int events_read(events_t *e, log_t *log, const log_read_t *req, log_read_result_t *res);
+
 /* handlers.c */
+/* Queues an answer whose body is one member of the envelope's oneof. */
+void send_body(conn_t *c, uint64_t corr, Evstore__V1__Envelope__BodyCase kind, void *body);
 void handle_frame(conn_t *c, const uint8_t *body, size_t len);
 int error_code_of(int log_err);
+
+/* subs.c */
+void sub_start(conn_t *c, uint64_t corr, const Evstore__V1__SubscribeRequest *m);
+/* Ends the subscription corr of c (answering SubscriptionDropped); false if none. */
+bool sub_stop(conn_t *c, uint64_t corr);
+void subs_pump_all(server_t *srv);
+void subs_conn_gone(conn_t *c);
+void send_dropped(conn_t *c, uint64_t corr, const char *reason);
+
+/* groups.c */
+void group_create(conn_t *c, uint64_t corr, const Evstore__V1__GroupSettings *m);
+void group_update(conn_t *c, uint64_t corr, const Evstore__V1__GroupSettings *m);
+void group_delete(conn_t *c, uint64_t corr, const Evstore__V1__GroupName *m);
+void group_info(conn_t *c, uint64_t corr, const Evstore__V1__GroupName *m);
+void group_list(conn_t *c, uint64_t corr);
+void group_join(conn_t *c, uint64_t corr, const Evstore__V1__GroupJoin *m);
+void group_ack(conn_t *c, uint64_t corr, const Evstore__V1__GroupAck *m);
+void group_nack(conn_t *c, uint64_t corr, const Evstore__V1__GroupNack *m);
+void group_replay_parked(conn_t *c, uint64_t corr, const Evstore__V1__GroupName *m);
+/* Ends the consumer corr of c (answering SubscriptionDropped); false if none. */
+bool group_leave(conn_t *c, uint64_t corr);
+void groups_conn_gone(conn_t *c);
+/* Delivers, redelivers, expires and checkpoints: once per loop turn. */
+void groups_turn(server_t *srv);
+/* Rebuilds every group from its system stream (start-up). */
+void groups_load(server_t *srv);
+/* Writes every group's checkpoint that moved (shutdown). */
+void groups_checkpoint_all(server_t *srv);
+void groups_free(server_t *srv);
 
 /* metrics.c */
 int metrics_start(server_t *s, const char *addr, char *bound, size_t bound_cap);

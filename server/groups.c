@@ -1,0 +1,1087 @@
+/* groups.c -- persistent subscription groups (competing consumers).
+ *
+ * A group reads its stream, category or $all from a cursor and hands each
+ * event to one of its consumers (round robin, or pinned by stream), keeping
+ * every delivered event in `outstanding` (in log order) until it is acked,
+ * skipped or parked. An event not acked within ack_timeout_ms, or nacked with
+ * RETRY, is delivered again with its retry count raised; past max_retries it
+ * is parked: a reference to it (position, stream, version, type, reason) is
+ * appended to the dead-letter stream "$parked-<name>", from which
+ * replay-parked delivers it again.
+ *
+ * The group's settings and its checkpoint (every event before it is done)
+ * are events of the system stream "$group-<name>", so a group survives
+ * restarts and resumes from its checkpoint: at-least-once delivery. */
+#include "server_int.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define GROUP_ACK_TIMEOUT_MS_DEFAULT 30000u
+#define GROUP_MAX_RETRIES_DEFAULT 10u
+#define GROUP_INFLIGHT_DEFAULT 100u
+#define GROUP_INFLIGHT_MAX 10000u
+#define GROUP_OUTSTANDING_MAX 65536u    /* delivered, not yet done, per group */
+#define GROUP_READ_MAX 512u             /* events read for a group in one loop turn */
+#define GROUP_CHECKPOINT_EVENTS 1000u   /* write the checkpoint after this many done */
+#define GROUP_CHECKPOINT_MS 1000u       /* ...or this long after the last one */
+#define GROUP_NAME_BYTES_MAX 200u
+#define GROUPS_MAX 1000u
+
+#define GROUP_STREAM_PREFIX "$group-"
+#define PARKED_STREAM_PREFIX "$parked-"
+
+typedef enum { MSG_INFLIGHT, MSG_RETRY, MSG_PARKING, MSG_DONE } msg_state_t;
+
+typedef struct consumer_s consumer_t;
+
+typedef struct {
+    uint64_t key;           /* cursor value: version (stream group) or position */
+    uint64_t position;      /* global position: what consumers ack */
+    uint64_t deadline_ns;
+    consumer_t *consumer;   /* while in flight */
+    uint32_t retries;
+    msg_state_t state;
+} msg_t;
+
+struct consumer_s {
+    group_t *g;
+    conn_t *conn;
+    uint64_t corr;
+    uint32_t max_inflight, inflight;
+    events_t batch;          /* events to send this turn */
+    uint32_t *retries;       /* retry count of each event in batch */
+    consumer_t *next;
+};
+
+struct group_s {
+    char *name;
+    char *stream;
+    bool by_version;
+    Evstore__V1__GroupStrategy strategy;
+    uint32_t ack_timeout_ms, max_retries, max_inflight;
+    char **types;
+    size_t type_count;
+    char *type_prefix;
+    uint64_t next;            /* next key to read from the log */
+    msg_t *ring;              /* outstanding, in key order */
+    uint64_t ring_head, ring_count;
+    msg_t *replays;           /* parked events being delivered again (any order) */
+    uint32_t replay_count, replay_cap;
+    uint64_t replay_from;     /* version of $parked-<name> replayed up to */
+    uint32_t retry_waiting;   /* messages in MSG_RETRY */
+    consumer_t *consumers;
+    uint32_t consumer_count, rr;
+    uint64_t checkpoint_written, done_since_checkpoint, checkpoint_ns;
+    uint64_t delivered, acked, redelivered, parked;
+    uint32_t appends_pending; /* park/checkpoint appends holding the group */
+    bool deleted;
+    group_t *next_group;
+};
+
+static uint64_t now_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static msg_t *ring_at(const group_t *g, uint64_t i)
+{
+    return &g->ring[(g->ring_head + i) % GROUP_OUTSTANDING_MAX];
+}
+
+/* The key before which every event of the group is done. */
+static uint64_t group_checkpoint(const group_t *g)
+{
+    for (uint64_t i = 0; i < g->ring_count; i++)
+        if (ring_at(g, i)->state != MSG_DONE)
+            return ring_at(g, i)->key;
+    return g->next;
+}
+
+/* ---- settings ---- */
+
+static void group_free(group_t *g)
+{
+    for (size_t i = 0; i < g->type_count; i++)
+        free(g->types[i]);
+    free(g->types);
+    free(g->type_prefix);
+    free(g->name);
+    free(g->stream);
+    free(g->ring);
+    free(g->replays);
+    free(g);
+}
+
+static int group_set_filter(group_t *g, const Evstore__V1__EventFilter *f)
+{
+    for (size_t i = 0; i < g->type_count; i++)
+        free(g->types[i]);
+    free(g->types);
+    free(g->type_prefix);
+    g->types = NULL;
+    g->type_count = 0;
+    g->type_prefix = NULL;
+    if (!f)
+        return 0;
+    if (f->type_prefix[0] && !(g->type_prefix = strdup(f->type_prefix)))
+        return -ENOMEM;
+    if (f->n_types && !(g->types = calloc(f->n_types, sizeof *g->types)))
+        return -ENOMEM;
+    for (size_t i = 0; i < f->n_types; i++, g->type_count++)
+        if (!(g->types[i] = strdup(f->types[i])))
+            return -ENOMEM;
+    return 0;
+}
+
+static uint32_t or_default(uint32_t v, uint32_t def) { return v ? v : def; }
+
+/* Applies the changeable settings of m (update and create). */
+static int group_apply(group_t *g, const Evstore__V1__GroupSettings *m)
+{
+    g->strategy = m->strategy;
+    g->ack_timeout_ms = or_default(m->ack_timeout_ms, GROUP_ACK_TIMEOUT_MS_DEFAULT);
+    g->max_retries = or_default(m->max_retries, GROUP_MAX_RETRIES_DEFAULT);
+    g->max_inflight = or_default(m->max_inflight_per_consumer, GROUP_INFLIGHT_DEFAULT);
+    if (g->max_inflight > GROUP_INFLIGHT_MAX)
+        g->max_inflight = GROUP_INFLIGHT_MAX;
+    return group_set_filter(g, m->filter);
+}
+
+static group_t *group_new(const Evstore__V1__GroupSettings *m, uint64_t start)
+{
+    group_t *g = calloc(1, sizeof *g);
+    if (!g)
+        return NULL;
+    g->name = strdup(m->name);
+    g->stream = strdup(m->stream);
+    g->ring = malloc(GROUP_OUTSTANDING_MAX * sizeof *g->ring);
+    if (!g->name || !g->stream || !g->ring || group_apply(g, m) != 0) {
+        group_free(g);
+        return NULL;
+    }
+    g->by_version = strcmp(g->stream, "$all") != 0 && strncmp(g->stream, "$ce-", 4) != 0;
+    g->next = start;
+    g->checkpoint_written = start;
+    g->checkpoint_ns = now_mono_ns();
+    return g;
+}
+
+static group_t *group_find(server_t *srv, const char *name)
+{
+    for (group_t *g = srv->groups; g; g = g->next_group)
+        if (!g->deleted && strcmp(g->name, name) == 0)
+            return g;
+    return NULL;
+}
+
+static void settings_of(const group_t *g, Evstore__V1__GroupSettings *m,
+                        Evstore__V1__EventFilter *f)
+{
+    evstore__v1__group_settings__init(m);
+    evstore__v1__event_filter__init(f);
+    m->name = g->name;
+    m->stream = g->stream;
+    m->from = g->next;
+    m->strategy = g->strategy;
+    m->ack_timeout_ms = g->ack_timeout_ms;
+    m->max_retries = g->max_retries;
+    m->max_inflight_per_consumer = g->max_inflight;
+    f->types = g->types;
+    f->n_types = g->type_count;
+    f->type_prefix = g->type_prefix ? g->type_prefix : "";
+    m->filter = f;
+}
+
+/* ---- appends to the group's system streams ---- */
+
+typedef struct {
+    server_t *srv;
+    group_t *g;           /* NULL once the group is gone */
+    conn_t *conn;         /* answer Done to it, or NULL */
+    uint64_t corr;
+    uint64_t park_position; /* a park: the event now done */
+} gappend_t;
+
+static void gappend_done(void *ctx, const log_append_result_t *res)
+{
+    gappend_t *a = ctx;
+    group_t *g = a->g;
+    if (a->conn) {
+        if (res->status)
+            conn_send_error(a->conn, a->corr, error_code_of(res->status),
+                            log_strerror(res->status), 0, 0);
+        else
+            send_body(a->conn, a->corr, EVSTORE__V1__ENVELOPE__BODY_DONE,
+                      &(Evstore__V1__Done)EVSTORE__V1__DONE__INIT);
+        conn_release(a->conn);
+    }
+    if (g) {
+        g->appends_pending--;
+        if (a->park_position != UINT64_MAX && res->status == 0) {
+            g->parked++;
+            for (uint64_t i = 0; i < g->ring_count; i++)
+                if (ring_at(g, i)->position == a->park_position && ring_at(g, i)->state == MSG_PARKING)
+                    ring_at(g, i)->state = MSG_DONE;
+            for (uint32_t i = 0; i < g->replay_count; i++)
+                if (g->replays[i].position == a->park_position)
+                    g->replays[i].state = MSG_DONE;
+        } else if (a->park_position != UINT64_MAX) {
+            server_log(a->srv, "group %s: parking position %llu: %s (will retry)", g->name,
+                       (unsigned long long)a->park_position, log_strerror(res->status));
+            for (uint64_t i = 0; i < g->ring_count; i++)
+                if (ring_at(g, i)->position == a->park_position)
+                    ring_at(g, i)->state = MSG_RETRY, g->retry_waiting++;
+        }
+        if (g->deleted && g->appends_pending == 0)
+            group_free(g);
+    }
+    free(a);
+}
+
+/* Appends one event to a system stream of g; answers Done to conn when durable. */
+static int group_append(server_t *srv, group_t *g, const char *stream, const char *type,
+                        const void *data, size_t len, const uint8_t id[16], conn_t *conn,
+                        uint64_t corr, uint64_t park_position)
+{
+    gappend_t *a = malloc(sizeof *a);
+    if (!a)
+        return -ENOMEM;
+    *a = (gappend_t){.srv = srv, .g = g, .conn = conn, .corr = corr, .park_position = park_position};
+    log_event_in_t ev = {.type = type, .type_len = strlen(type), .data = data, .data_len = len};
+    if (id)
+        memcpy(ev.id, id, 16);
+    else
+        for (int i = 0; i < 16; i += 8) {
+            uint64_t r = (uint64_t)rand() << 32 ^ (uint64_t)rand() ^ now_mono_ns();
+            memcpy(ev.id + i, &r, 8);
+        }
+    log_stream_append_t sa = {.stream = stream, .stream_len = strlen(stream),
+                              .expected_version = LOG_EXPECT_ANY, .events = &ev, .event_count = 1};
+    log_append_t req = {.streams = &sa, .stream_count = 1, .system = true};
+    int rc = log_append(srv->log, &req, gappend_done, a, NULL);
+    if (rc) {
+        free(a);
+        return rc;
+    }
+    if (g)
+        g->appends_pending++;
+    if (conn)
+        conn->refs++;
+    return 0;
+}
+
+static void stream_name(char *buf, size_t cap, const char *prefix, const char *name)
+{
+    snprintf(buf, cap, "%s%s", prefix, name);
+}
+
+static int group_save_settings(server_t *srv, group_t *g, conn_t *c, uint64_t corr)
+{
+    Evstore__V1__GroupSettings m;
+    Evstore__V1__EventFilter f;
+    settings_of(g, &m, &f);
+    size_t n = evstore__v1__group_settings__get_packed_size(&m);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (!buf)
+        return -ENOMEM;
+    evstore__v1__group_settings__pack(&m, buf);
+    char stream[GROUP_NAME_BYTES_MAX + 16];
+    stream_name(stream, sizeof stream, GROUP_STREAM_PREFIX, g->name);
+    int rc = group_append(srv, g, stream, "GroupSettings", buf, n, NULL, c, corr, UINT64_MAX);
+    free(buf);
+    return rc;
+}
+
+static void group_save_checkpoint(server_t *srv, group_t *g)
+{
+    uint64_t cp[2] = {group_checkpoint(g), g->replay_from};
+    char stream[GROUP_NAME_BYTES_MAX + 16];
+    stream_name(stream, sizeof stream, GROUP_STREAM_PREFIX, g->name);
+    if (group_append(srv, g, stream, "Checkpoint", cp, sizeof cp, NULL, NULL, 0, UINT64_MAX) == 0) {
+        g->checkpoint_written = cp[0];
+        g->done_since_checkpoint = 0;
+        g->checkpoint_ns = now_mono_ns();
+    }
+}
+
+/* ---- delivery ---- */
+
+static uint64_t hash_name(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
+    return h;
+}
+
+/* The consumer an event goes to, or NULL when the right one is full. */
+static consumer_t *choose(group_t *g, const char *stream, size_t len)
+{
+    if (g->consumer_count == 0)
+        return NULL;
+    if (g->strategy == EVSTORE__V1__GROUP_STRATEGY__PINNED) {
+        uint64_t k = hash_name(stream, len) % g->consumer_count;
+        consumer_t *c = g->consumers;
+        while (k--)
+            c = c->next;
+        return c->inflight < c->max_inflight ? c : NULL;
+    }
+    for (uint32_t i = 0; i < g->consumer_count; i++) {
+        uint32_t k = (g->rr + i) % g->consumer_count;
+        consumer_t *c = g->consumers;
+        for (uint32_t j = 0; j < k; j++)
+            c = c->next;
+        if (c->inflight < c->max_inflight) {
+            g->rr = k + 1;
+            return c;
+        }
+    }
+    return NULL;
+}
+
+/* Adds an event to c's batch with its retry count. */
+static int consumer_add(consumer_t *c, const log_event_t *ev, uint32_t retries)
+{
+    if (c->batch.count % 64 == 0) {
+        uint32_t *fresh = realloc(c->retries, (c->batch.count + 64) * sizeof *fresh);
+        if (!fresh)
+            return -ENOMEM;
+        c->retries = fresh;
+    }
+    c->retries[c->batch.count] = retries;
+    return events_add(&c->batch, ev);
+}
+
+static uint64_t key_of(const group_t *g, const log_event_t *ev)
+{
+    return g->by_version ? (uint64_t)ev->version : ev->position;
+}
+
+typedef struct {
+    server_t *srv;
+    group_t *g;
+    msg_t *msg;          /* a redelivery: the message being delivered again */
+    bool refused;        /* a new event found no consumer with room */
+    uint64_t refused_key;
+    uint32_t taken;
+} take_t;
+
+static void msg_send(group_t *g, msg_t *m, consumer_t *c)
+{
+    m->state = MSG_INFLIGHT;
+    m->consumer = c;
+    m->deadline_ns = now_mono_ns() + (uint64_t)g->ack_timeout_ms * 1000000u;
+    c->inflight++;
+}
+
+/* Visitor of a group's reads: hands each event to a consumer. */
+static int take_visit(void *ctx, const log_event_t *ev)
+{
+    take_t *t = ctx;
+    group_t *g = t->g;
+    if (!t->msg && !g->by_version && ev->stream_len > 0 && ev->stream[0] == '$')
+        return 0; /* system streams are not part of $all/category groups */
+    consumer_t *c = choose(g, ev->stream, ev->stream_len);
+    if (!c) {
+        t->refused = true;
+        t->refused_key = key_of(g, ev);
+        return 1;
+    }
+    msg_t *m = t->msg;
+    if (!m) {
+        if (g->ring_count == GROUP_OUTSTANDING_MAX) {
+            t->refused = true;
+            t->refused_key = key_of(g, ev);
+            return 1;
+        }
+        m = ring_at(g, g->ring_count++);
+        *m = (msg_t){.key = key_of(g, ev), .position = ev->position};
+        g->delivered++;
+    } else {
+        g->retry_waiting -= m >= g->ring && m < g->ring + GROUP_OUTSTANDING_MAX;
+        g->redelivered++;
+    }
+    if (consumer_add(c, ev, m->retries) != 0)
+        return 1;
+    msg_send(g, m, c);
+    t->taken++;
+    return t->msg ? 1 : 0;
+}
+
+static log_read_t group_read_req(const group_t *g, uint64_t from, uint32_t max, log_filter_t *f)
+{
+    *f = (log_filter_t){.types = (const char *const *)g->types, .type_count = g->type_count,
+                        .type_prefix = g->type_prefix};
+    return (log_read_t){.stream = g->stream, .stream_len = strlen(g->stream), .from = from,
+                        .max_count = max, .filter = g->type_count || g->type_prefix ? f : NULL};
+}
+
+/* Delivers one waiting message again (it may find no consumer with room). */
+static void redeliver(server_t *srv, group_t *g, msg_t *m)
+{
+    log_filter_t f;
+    log_read_t req = group_read_req(g, m->key, 1, &f);
+    req.filter = NULL;
+    take_t t = {.srv = srv, .g = g, .msg = m};
+    log_read_result_t res;
+    int rc = log_read(srv->log, &req, take_visit, &t, &res);
+    if (rc != 0 && m->state == MSG_RETRY) {
+        server_log(srv, "group %s: event %llu cannot be read (%s): skipped", g->name,
+                   (unsigned long long)m->position, log_strerror(rc));
+        m->state = MSG_DONE;
+        g->retry_waiting -= m >= g->ring && m < g->ring + GROUP_OUTSTANDING_MAX;
+    }
+}
+
+static uint32_t free_capacity(const group_t *g)
+{
+    uint32_t n = 0;
+    for (consumer_t *c = g->consumers; c; c = c->next)
+        n += c->inflight < c->max_inflight ? c->max_inflight - c->inflight : 0;
+    return n;
+}
+
+static void deliver_new(server_t *srv, group_t *g)
+{
+    uint32_t room = free_capacity(g);
+    uint64_t ring_room = GROUP_OUTSTANDING_MAX - g->ring_count;
+    uint32_t max = room < GROUP_READ_MAX ? room : GROUP_READ_MAX;
+    if (max > ring_room)
+        max = (uint32_t)ring_room;
+    if (max == 0)
+        return;
+    log_filter_t f;
+    log_read_t req = group_read_req(g, g->next, max, &f);
+    take_t t = {.srv = srv, .g = g};
+    log_read_result_t res;
+    int rc = log_read(srv->log, &req, take_visit, &t, &res);
+    if (rc == LOG_ENOT_FOUND)
+        return; /* the stream has no events yet */
+    if (rc) {
+        server_log(srv, "group %s: reading %s: %s", g->name, g->stream, log_strerror(rc));
+        return;
+    }
+    g->next = t.refused ? t.refused_key : res.next;
+}
+
+static void send_batches(group_t *g)
+{
+    for (consumer_t *c = g->consumers; c; c = c->next) {
+        if (c->batch.count == 0 || events_finish(&c->batch) != 0)
+            continue;
+        Evstore__V1__GroupEvent *ge = calloc(c->batch.count, sizeof *ge);
+        Evstore__V1__GroupEvent **gp = calloc(c->batch.count, sizeof *gp);
+        if (ge && gp) {
+            for (size_t i = 0; i < c->batch.count; i++) {
+                evstore__v1__group_event__init(&ge[i]);
+                ge[i].event = c->batch.ptrs[i];
+                ge[i].retry_count = c->retries[i];
+                gp[i] = &ge[i];
+            }
+            Evstore__V1__GroupEvents m = EVSTORE__V1__GROUP_EVENTS__INIT;
+            m.events = gp;
+            m.n_events = c->batch.count;
+            send_body(c->conn, c->corr, EVSTORE__V1__ENVELOPE__BODY_GROUP_EVENTS, &m);
+            conn_flush(c->conn);
+        }
+        free(ge);
+        free(gp);
+    }
+}
+
+/* ---- outcomes: done, retry, park ---- */
+
+static void msg_release(msg_t *m)
+{
+    if (m->state == MSG_INFLIGHT && m->consumer)
+        m->consumer->inflight--;
+    m->consumer = NULL;
+}
+
+static void park(server_t *srv, group_t *g, msg_t *m, const char *reason)
+{
+    msg_release(m);
+    m->state = MSG_PARKING;
+    json_t *j = json_pack("{s:I,s:I,s:s}", "position", (json_int_t)m->position, "key",
+                          (json_int_t)m->key, "reason", reason ? reason : "");
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    char stream[GROUP_NAME_BYTES_MAX + 16];
+    stream_name(stream, sizeof stream, PARKED_STREAM_PREFIX, g->name);
+    /* The id is derived from the group and the event: a retried park of the
+     * same event is recognised and written once. */
+    uint8_t id[16];
+    uint64_t h = hash_name(g->name, strlen(g->name));
+    memcpy(id, &h, 8);
+    memcpy(id + 8, &m->position, 8);
+    int rc = text ? group_append(srv, g, stream, "Parked", text, strlen(text), id, NULL, 0,
+                                 m->position)
+                  : -ENOMEM;
+    if (rc) {
+        m->state = MSG_RETRY; /* try again later */
+        g->retry_waiting += m >= g->ring && m < g->ring + GROUP_OUTSTANDING_MAX;
+    }
+    free(text);
+    json_decref(j);
+}
+
+static void msg_retry(server_t *srv, group_t *g, msg_t *m, const char *reason)
+{
+    msg_release(m);
+    if (++m->retries > g->max_retries) {
+        park(srv, g, m, reason);
+        return;
+    }
+    m->state = MSG_RETRY;
+    g->retry_waiting += m >= g->ring && m < g->ring + GROUP_OUTSTANDING_MAX;
+}
+
+static void msg_done(group_t *g, msg_t *m)
+{
+    msg_release(m);
+    m->state = MSG_DONE;
+    g->acked++;
+    g->done_since_checkpoint++;
+}
+
+/* The outstanding message with this position (ring by binary search, then
+ * the replays), or NULL. */
+static msg_t *msg_find(group_t *g, uint64_t position)
+{
+    uint64_t lo = 0, hi = g->ring_count;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (ring_at(g, mid)->position < position)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < g->ring_count && ring_at(g, lo)->position == position)
+        return ring_at(g, lo);
+    for (uint32_t i = 0; i < g->replay_count; i++)
+        if (g->replays[i].position == position && g->replays[i].state != MSG_DONE)
+            return &g->replays[i];
+    return NULL;
+}
+
+/* ---- the loop's turn ---- */
+
+static void expire(server_t *srv, group_t *g, uint64_t now)
+{
+    for (uint64_t i = 0; i < g->ring_count; i++) {
+        msg_t *m = ring_at(g, i);
+        if (m->state == MSG_INFLIGHT && m->deadline_ns <= now)
+            msg_retry(srv, g, m, "ack timeout");
+    }
+    for (uint32_t i = 0; i < g->replay_count; i++) {
+        msg_t *m = &g->replays[i];
+        if (m->state == MSG_INFLIGHT && m->deadline_ns <= now)
+            msg_retry(srv, g, m, "ack timeout");
+    }
+}
+
+static void compact(group_t *g)
+{
+    while (g->ring_count > 0 && ring_at(g, 0)->state == MSG_DONE) {
+        g->ring_head = (g->ring_head + 1) % GROUP_OUTSTANDING_MAX;
+        g->ring_count--;
+    }
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < g->replay_count; i++)
+        if (g->replays[i].state != MSG_DONE)
+            g->replays[k++] = g->replays[i];
+    g->replay_count = k;
+}
+
+static void group_turn(server_t *srv, group_t *g, uint64_t now)
+{
+    expire(srv, g, now);
+    compact(g);
+    if (g->consumer_count == 0)
+        goto checkpoint;
+    for (consumer_t *c = g->consumers; c; c = c->next)
+        events_init(&c->batch, srv->cfg.frame_bytes_max / 2, NULL);
+    for (uint32_t i = 0; i < g->replay_count && free_capacity(g) > 0; i++)
+        if (g->replays[i].state == MSG_RETRY)
+            redeliver(srv, g, &g->replays[i]);
+    for (uint64_t i = 0; g->retry_waiting > 0 && i < g->ring_count && free_capacity(g) > 0; i++)
+        if (ring_at(g, i)->state == MSG_RETRY)
+            redeliver(srv, g, ring_at(g, i));
+    deliver_new(srv, g);
+    send_batches(g);
+    for (consumer_t *c = g->consumers; c; c = c->next)
+        events_free(&c->batch);
+checkpoint:
+    if (group_checkpoint(g) != g->checkpoint_written &&
+        (g->done_since_checkpoint >= GROUP_CHECKPOINT_EVENTS ||
+         now - g->checkpoint_ns >= (uint64_t)GROUP_CHECKPOINT_MS * 1000000u))
+        group_save_checkpoint(srv, g);
+}
+
+void groups_turn(server_t *srv)
+{
+    uint64_t now = now_mono_ns();
+    for (group_t *g = srv->groups; g; g = g->next_group)
+        if (!g->deleted)
+            group_turn(srv, g, now);
+}
+
+/* ---- requests ---- */
+
+static void answer_done(conn_t *c, uint64_t corr)
+{
+    Evstore__V1__Done d = EVSTORE__V1__DONE__INIT;
+    send_body(c, corr, EVSTORE__V1__ENVELOPE__BODY_DONE, &d);
+}
+
+static bool group_name_ok(conn_t *c, uint64_t corr, const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > GROUP_NAME_BYTES_MAX || name[0] == '$') {
+        conn_send_error(c, corr, EVSTORE__V1__ERROR_CODE__BAD_REQUEST,
+                        "group names are 1..200 bytes and do not start with '$'", 0, 0);
+        return false;
+    }
+    return true;
+}
+
+static group_t *group_or_error(conn_t *c, uint64_t corr, const char *name)
+{
+    group_t *g = group_find(c->srv, name);
+    if (!g)
+        conn_send_error(c, corr, EVSTORE__V1__ERROR_CODE__GROUP_NOT_FOUND, "no such group", 0, 0);
+    return g;
+}
+
+static void group_link(server_t *srv, group_t *g)
+{
+    g->next_group = srv->groups;
+    srv->groups = g;
+}
+
+static uint32_t group_count(const server_t *srv)
+{
+    uint32_t n = 0;
+    for (const group_t *g = srv->groups; g; g = g->next_group)
+        n += !g->deleted;
+    return n;
+}
+
+/* Where a new group starts: its `from`, or the head for from_end. */
+static uint64_t group_start(server_t *srv, const Evstore__V1__GroupSettings *m)
+{
+    if (!m->from_end)
+        return m->from;
+    bool by_version = strcmp(m->stream, "$all") != 0 && strncmp(m->stream, "$ce-", 4) != 0;
+    if (by_version) {
+        int64_t v;
+        return log_stream_version(srv->log, m->stream, strlen(m->stream), &v) == 0
+                   ? (uint64_t)v + 1 : 0;
+    }
+    log_stats_t st;
+    log_stats(srv->log, &st);
+    return st.durable_position;
+}
+
+void group_create(conn_t *c, uint64_t corr, const Evstore__V1__GroupSettings *m)
+{
+    server_t *srv = c->srv;
+    if (!group_name_ok(c, corr, m->name))
+        return;
+    if (group_find(srv, m->name)) {
+        conn_send_error(c, corr, EVSTORE__V1__ERROR_CODE__GROUP_EXISTS, "group exists", 0, 0);
+        return;
+    }
+    if (group_count(srv) >= GROUPS_MAX) {
+        conn_send_error(c, corr, EVSTORE__V1__ERROR_CODE__BUSY, "too many groups", 0, 0);
+        return;
+    }
+    group_t *g = group_new(m, group_start(srv, m));
+    if (!g) {
+        conn_send_error(c, corr, EVSTORE__V1__ERROR_CODE__BUSY, "out of memory", 0, 0);
+        return;
+    }
+    group_link(srv, g);
+    int rc = group_save_settings(srv, g, c, corr); /* answered once durable */
+    if (rc)
+        conn_send_error(c, corr, error_code_of(rc), log_strerror(rc), 0, 0);
+}
+
+void group_update(conn_t *c, uint64_t corr, const Evstore__V1__GroupSettings *m)
+{
+    group_t *g = group_or_error(c, corr, m->name);
+    if (!g)
+        return;
+    if (group_apply(g, m) != 0) {
+        conn_send_error(c, corr, EVSTORE__V1__ERROR_CODE__BUSY, "out of memory", 0, 0);
+        return;
+    }
+    for (consumer_t *k = g->consumers; k; k = k->next)
+        k->max_inflight = g->max_inflight;
+    int rc = group_save_settings(c->srv, g, c, corr);
+    if (rc)
+        conn_send_error(c, corr, error_code_of(rc), log_strerror(rc), 0, 0);
+}
+
+static void consumer_free(group_t *g, consumer_t *k, const char *reason)
+{
+    /* Its events in flight go back to the others. */
+    for (uint64_t i = 0; i < g->ring_count; i++) {
+        msg_t *m = ring_at(g, i);
+        if (m->state == MSG_INFLIGHT && m->consumer == k) {
+            m->consumer = NULL;
+            m->state = MSG_RETRY;
+            g->retry_waiting++;
+        }
+    }
+    for (uint32_t i = 0; i < g->replay_count; i++)
+        if (g->replays[i].state == MSG_INFLIGHT && g->replays[i].consumer == k) {
+            g->replays[i].consumer = NULL;
+            g->replays[i].state = MSG_RETRY;
+        }
+    consumer_t **p = &g->consumers;
+    while (*p != k)
+        p = &(*p)->next;
+    *p = k->next;
+    g->consumer_count--;
+    k->conn->srv->sub_count--;
+    if (reason) {
+        send_dropped(k->conn, k->corr, reason);
+        conn_flush(k->conn);
+    }
+    events_free(&k->batch);
+    free(k->retries);
+    free(k);
+}
+
+void group_delete(conn_t *c, uint64_t corr, const Evstore__V1__GroupName *m)
+{
+    server_t *srv = c->srv;
+    group_t *g = group_or_error(c, corr, m->name);
+    if (!g)
+        return;
+    while (g->consumers)
+        consumer_free(g, g->consumers, "group deleted");
+    char stream[GROUP_NAME_BYTES_MAX + 16];
+    stream_name(stream, sizeof stream, GROUP_STREAM_PREFIX, g->name);
+    int rc = group_append(srv, NULL, stream, "GroupDeleted", "{}", 2, NULL, c, corr, UINT64_MAX);
+    if (rc)
+        conn_send_error(c, corr, error_code_of(rc), log_strerror(rc), 0, 0);
+    g->deleted = true;
+    group_t **p = &srv->groups;
+    while (*p != g)
+        p = &(*p)->next_group;
+    *p = g->next_group;
+    if (g->appends_pending == 0)
+        group_free(g);
+    else
+        g->next_group = NULL; /* freed by its last append's callback */
+}
+
+static int64_t parked_count(server_t *srv, const group_t *g)
+{
+    char stream[GROUP_NAME_BYTES_MAX + 16];
+    stream_name(stream, sizeof stream, PARKED_STREAM_PREFIX, g->name);
+    int64_t v;
+    return log_stream_version(srv->log, stream, strlen(stream), &v) == 0 ? v + 1 : 0;
+}
+
+static void info_of(server_t *srv, const group_t *g, Evstore__V1__GroupInfo *info,
+                    Evstore__V1__GroupSettings *set, Evstore__V1__EventFilter *f)
+{
+    evstore__v1__group_info__init(info);
+    settings_of(g, set, f);
+    info->settings = set;
+    uint64_t cp = group_checkpoint(g);
+    info->checkpoint = cp;
+    info->next = g->next;
+    uint64_t head;
+    if (g->by_version) {
+        int64_t v;
+        head = log_stream_version(srv->log, g->stream, strlen(g->stream), &v) == 0 ? (uint64_t)v + 1 : 0;
+    } else {
+        log_stats_t st;
+        log_stats(srv->log, &st);
+        head = st.durable_position;
+    }
+    info->lag = head > cp ? head - cp : 0;
+    info->consumers = g->consumer_count;
+    uint32_t inflight = 0;
+    for (const consumer_t *k = g->consumers; k; k = k->next)
+        inflight += k->inflight;
+    info->inflight = inflight;
+    info->parked = (uint64_t)parked_count(srv, g);
+    info->delivered = g->delivered;
+    info->acked = g->acked;
+    info->redelivered = g->redelivered;
+}
+
+void group_info(conn_t *c, uint64_t corr, const Evstore__V1__GroupName *m)
+{
+    group_t *g = group_or_error(c, corr, m->name);
+    if (!g)
+        return;
+    Evstore__V1__GroupInfo info;
+    Evstore__V1__GroupSettings set;
+    Evstore__V1__EventFilter f;
+    info_of(c->srv, g, &info, &set, &f);
+    send_body(c, corr, EVSTORE__V1__ENVELOPE__BODY_GROUP_INFO_OK, &info);
+}
+
+void group_list(conn_t *c, uint64_t corr)
+{
+    server_t *srv = c->srv;
+    uint32_t n = group_count(srv), i = 0;
+    Evstore__V1__GroupInfo *infos = calloc(n ? n : 1, sizeof *infos);
+    Evstore__V1__GroupSettings *sets = calloc(n ? n : 1, sizeof *sets);
+    Evstore__V1__EventFilter *fs = calloc(n ? n : 1, sizeof *fs);
+    Evstore__V1__GroupInfo **ptrs = calloc(n ? n : 1, sizeof *ptrs);
+    if (!infos || !sets || !fs || !ptrs) {
+        conn_send_error(c, corr, EVSTORE__V1__ERROR_CODE__BUSY, "out of memory", 0, 0);
+    } else {
+        for (group_t *g = srv->groups; g; g = g->next_group) {
+            if (g->deleted)
+                continue;
+            info_of(srv, g, &infos[i], &sets[i], &fs[i]);
+            ptrs[i] = &infos[i];
+            i++;
+        }
+        Evstore__V1__GroupList list = EVSTORE__V1__GROUP_LIST__INIT;
+        list.groups = ptrs;
+        list.n_groups = i;
+        send_body(c, corr, EVSTORE__V1__ENVELOPE__BODY_GROUP_LIST_OK, &list);
+    }
+    free(infos);
+    free(sets);
+    free(fs);
+    free(ptrs);
+}
+
+void group_join(conn_t *c, uint64_t corr, const Evstore__V1__GroupJoin *m)
+{
+    server_t *srv = c->srv;
+    group_t *g = group_or_error(c, corr, m->name);
+    if (!g)
+        return;
+    if (srv->sub_count >= srv->cfg.subscriptions_max) {
+        conn_send_error(c, corr, EVSTORE__V1__ERROR_CODE__BUSY, "too many subscriptions", 0, 0);
+        return;
+    }
+    consumer_t *k = calloc(1, sizeof *k);
+    if (!k) {
+        conn_send_error(c, corr, EVSTORE__V1__ERROR_CODE__BUSY, "out of memory", 0, 0);
+        return;
+    }
+    k->g = g;
+    k->conn = c;
+    k->corr = corr;
+    k->max_inflight = m->max_inflight && m->max_inflight < g->max_inflight ? m->max_inflight
+                                                                           : g->max_inflight;
+    consumer_t **p = &g->consumers; /* at the end: pinned streams keep their consumer */
+    while (*p)
+        p = &(*p)->next;
+    *p = k;
+    g->consumer_count++;
+    srv->sub_count++;
+    Evstore__V1__GroupJoinOk ok = EVSTORE__V1__GROUP_JOIN_OK__INIT;
+    send_body(c, corr, EVSTORE__V1__ENVELOPE__BODY_GROUP_JOIN_OK, &ok);
+}
+
+void group_ack(conn_t *c, uint64_t corr, const Evstore__V1__GroupAck *m)
+{
+    group_t *g = group_or_error(c, corr, m->name);
+    if (!g)
+        return;
+    for (size_t i = 0; i < m->n_positions; i++) {
+        msg_t *msg = msg_find(g, m->positions[i]);
+        if (msg && (msg->state == MSG_INFLIGHT || msg->state == MSG_RETRY)) {
+            if (msg->state == MSG_RETRY)
+                g->retry_waiting -= msg >= g->ring && msg < g->ring + GROUP_OUTSTANDING_MAX;
+            msg_done(g, msg);
+        }
+    }
+    answer_done(c, corr);
+}
+
+void group_nack(conn_t *c, uint64_t corr, const Evstore__V1__GroupNack *m)
+{
+    group_t *g = group_or_error(c, corr, m->name);
+    if (!g)
+        return;
+    for (size_t i = 0; i < m->n_positions; i++) {
+        msg_t *msg = msg_find(g, m->positions[i]);
+        if (!msg || msg->state != MSG_INFLIGHT)
+            continue;
+        if (m->action == EVSTORE__V1__NACK_ACTION__SKIP)
+            msg_done(g, msg);
+        else if (m->action == EVSTORE__V1__NACK_ACTION__PARK)
+            park(c->srv, g, msg, m->reason);
+        else
+            msg_retry(c->srv, g, msg, m->reason);
+    }
+    answer_done(c, corr);
+}
+
+/* Queues the parked events after replay_from for delivery again. */
+static int replay_visit(void *ctx, const log_event_t *ev)
+{
+    group_t *g = ctx;
+    json_error_t err;
+    json_t *j = json_loadb(ev->data, ev->data_len, 0, &err);
+    json_int_t position = -1, key = -1;
+    if (j && json_unpack(j, "{s:I,s:I}", "position", &position, "key", &key) == 0 &&
+        position >= 0 && key >= 0) {
+        if (g->replay_count == g->replay_cap) {
+            uint32_t cap = g->replay_cap ? g->replay_cap * 2 : 64;
+            msg_t *fresh = realloc(g->replays, cap * sizeof *fresh);
+            if (!fresh) {
+                json_decref(j);
+                return 1;
+            }
+            g->replays = fresh;
+            g->replay_cap = cap;
+        }
+        g->replays[g->replay_count++] = (msg_t){.key = (uint64_t)key,
+                                                .position = (uint64_t)position,
+                                                .state = MSG_RETRY};
+    }
+    json_decref(j);
+    return 0;
+}
+
+void group_replay_parked(conn_t *c, uint64_t corr, const Evstore__V1__GroupName *m)
+{
+    server_t *srv = c->srv;
+    group_t *g = group_or_error(c, corr, m->name);
+    if (!g)
+        return;
+    char stream[GROUP_NAME_BYTES_MAX + 16];
+    stream_name(stream, sizeof stream, PARKED_STREAM_PREFIX, g->name);
+    log_read_t req = {.stream = stream, .stream_len = strlen(stream), .from = g->replay_from,
+                      .max_count = LOG_READ_SCAN_MAX_DEFAULT};
+    for (;;) {
+        log_read_result_t res;
+        int rc = log_read(srv->log, &req, replay_visit, g, &res);
+        if (rc == LOG_ENOT_FOUND)
+            break;
+        if (rc) {
+            conn_send_error(c, corr, error_code_of(rc), log_strerror(rc), 0, 0);
+            return;
+        }
+        g->replay_from = res.next;
+        if (res.end || res.count == 0)
+            break;
+        req.from = res.next;
+    }
+    group_save_checkpoint(srv, g);
+    answer_done(c, corr);
+}
+
+bool group_leave(conn_t *c, uint64_t corr)
+{
+    for (group_t *g = c->srv->groups; g; g = g->next_group)
+        for (consumer_t *k = g->consumers; k; k = k->next)
+            if (k->conn == c && k->corr == corr) {
+                consumer_free(g, k, "unsubscribed");
+                return true;
+            }
+    return false;
+}
+
+void groups_conn_gone(conn_t *c)
+{
+    for (group_t *g = c->srv->groups; g; g = g->next_group)
+        for (consumer_t *k = g->consumers, *n; k; k = n) {
+            n = k->next;
+            if (k->conn == c)
+                consumer_free(g, k, NULL);
+        }
+}
+
+/* ---- start and stop ---- */
+
+typedef struct {
+    Evstore__V1__GroupSettings *settings;
+    bool deleted;
+    bool have_checkpoint;
+    uint64_t checkpoint[2];
+} loaded_t;
+
+static int load_visit(void *ctx, const log_event_t *ev)
+{
+    loaded_t *l = ctx;
+    if (ev->type_len == 10 && memcmp(ev->type, "Checkpoint", 10) == 0 && ev->data_len == 16 &&
+        !l->have_checkpoint && !l->settings && !l->deleted) {
+        memcpy(l->checkpoint, ev->data, 16);
+        l->have_checkpoint = true;
+    } else if (ev->type_len == 12 && memcmp(ev->type, "GroupDeleted", 12) == 0 && !l->settings) {
+        l->deleted = true;
+        return 1;
+    } else if (ev->type_len == 13 && memcmp(ev->type, "GroupSettings", 13) == 0) {
+        l->settings = evstore__v1__group_settings__unpack(NULL, ev->data_len, ev->data);
+        return l->settings != NULL; /* the newest settings win */
+    }
+    return 0;
+}
+
+/* Rebuilds one group from its stream: the newest settings and checkpoint. */
+static int load_group(void *ctx, const char *name, size_t len, int64_t version)
+{
+    server_t *srv = ctx;
+    (void)version;
+    size_t plen = strlen(GROUP_STREAM_PREFIX);
+    if (len <= plen || memcmp(name, GROUP_STREAM_PREFIX, plen) != 0)
+        return 0;
+    loaded_t l = {0};
+    log_read_t req = {.stream = name, .stream_len = len, .from = LOG_READ_END, .backwards = true,
+                      .max_count = LOG_READ_SCAN_MAX_DEFAULT};
+    log_read_result_t res;
+    int rc = log_read(srv->log, &req, load_visit, &l, &res);
+    if (rc == 0 && l.settings && !l.deleted) {
+        group_t *g = group_new(l.settings, l.have_checkpoint ? l.checkpoint[0] : l.settings->from);
+        if (g) {
+            g->replay_from = l.have_checkpoint ? l.checkpoint[1] : 0;
+            g->checkpoint_written = g->next;
+            group_link(srv, g);
+        }
+    } else if (rc) {
+        server_log(srv, "group stream %.*s: %s", (int)len, name, log_strerror(rc));
+    }
+    if (l.settings)
+        evstore__v1__group_settings__free_unpacked(l.settings, NULL);
+    return 0;
+}
+
+void groups_load(server_t *srv)
+{
+    log_streams_each(srv->log, load_group, srv);
+}
+
+void groups_checkpoint_all(server_t *srv)
+{
+    for (group_t *g = srv->groups; g; g = g->next_group)
+        if (!g->deleted && group_checkpoint(g) != g->checkpoint_written)
+            group_save_checkpoint(srv, g);
+}
+
+void groups_free(server_t *srv)
+{
+    while (srv->groups) {
+        group_t *g = srv->groups;
+        srv->groups = g->next_group;
+        while (g->consumers) {
+            consumer_t *k = g->consumers;
+            g->consumers = k->next;
+            events_free(&k->batch);
+            free(k->retries);
+            free(k);
+        }
+        group_free(g);
+    }
+}
