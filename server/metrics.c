@@ -10,8 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
-#define METRICS_PAGE_BYTES_MAX (64u * 1024)
+#define METRICS_PAGE_BYTES_MAX (512u * 1024)
 
 /* Upper bounds of the fdatasync latency buckets, in microseconds. */
 static const uint64_t latency_us[METRICS_LATENCY_BUCKETS] = {
@@ -59,12 +60,32 @@ void metrics_on_commit(void *ctx, uint64_t events, uint64_t bytes, uint64_t late
     atomic_fetch_add_explicit(&m->group_events_sum, events, memory_order_relaxed);
 }
 
+#define METRICS_GROUPS_BYTES_MAX (256u * 1024)
+#define METRICS_GROUPS_REFRESH_NS 250000000ull
+
 void metrics_refresh(server_t *s)
 {
-    pthread_mutex_lock(&s->metrics.mu);
-    log_stats(s->log, &s->metrics.log_stats);
-    s->metrics.connections = s->conn_count;
-    pthread_mutex_unlock(&s->metrics.mu);
+    metrics_t *m = &s->metrics;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    char *text = NULL;
+    size_t len = 0;
+    if (now - m->groups_refreshed_ns >= METRICS_GROUPS_REFRESH_NS &&
+        (text = malloc(METRICS_GROUPS_BYTES_MAX))) {
+        len = groups_metrics(s, text, METRICS_GROUPS_BYTES_MAX);
+        m->groups_refreshed_ns = now;
+    }
+    pthread_mutex_lock(&m->mu);
+    log_stats(s->log, &m->log_stats);
+    m->connections = s->conn_count;
+    m->subscriptions = s->sub_count;
+    if (text) {
+        free(m->groups_text);
+        m->groups_text = text;
+        m->groups_len = len;
+    }
+    pthread_mutex_unlock(&m->mu);
 }
 
 typedef struct {
@@ -119,8 +140,11 @@ static void render(server_t *s, page_t *p)
     metrics_t *m = &s->metrics;
     pthread_mutex_lock(&m->mu);
     log_stats_t st = m->log_stats;
-    uint64_t conns = m->connections;
+    uint64_t conns = m->connections, subs = m->subscriptions;
+    if (m->groups_text)
+        page_printf(p, "%.*s", (int)m->groups_len, m->groups_text);
     pthread_mutex_unlock(&m->mu);
+    gauge(p, "evstore_subscriptions", "Subscriptions and group consumers.", subs);
     counter(p, "evstore_appends_total", "Appends acknowledged.", st.appends);
     counter(p, "evstore_events_appended_total", "Events appended.", st.events_appended);
     counter(p, "evstore_bytes_written_total", "Log bytes written, headers included.",
@@ -227,4 +251,6 @@ void metrics_stop(server_t *s)
     if (s->metrics.httpd)
         MHD_stop_daemon(s->metrics.httpd);
     s->metrics.httpd = NULL;
+    free(s->metrics.groups_text);
+    s->metrics.groups_text = NULL;
 }

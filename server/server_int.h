@@ -65,6 +65,10 @@ typedef struct {
     _Atomic uint64_t group_events_sum;
     bool ready;
     struct MHD_Daemon *httpd;
+    char *groups_text;       /* groups' lines, rebuilt by the loop (guarded by mu) */
+    size_t groups_len;
+    uint64_t groups_refreshed_ns;
+    uint32_t subscriptions;
 } metrics_t;
 
 enum { REQ_HELLO, REQ_APPEND, REQ_READ, REQ_STREAM_INFO, REQ_LIST_STREAMS, REQ_STATS, REQ_PING,
@@ -175,6 +179,8 @@ void groups_load(server_t *srv);
 /* Writes every group's checkpoint that moved (shutdown). */
 void groups_checkpoint_all(server_t *srv);
 void groups_free(server_t *srv);
+/* Prometheus lines for every group (lag, in flight, parked, ...) into buf. */
+size_t groups_metrics(server_t *srv, char *buf, size_t cap);
 
 /* metrics.c */
 int metrics_start(server_t *s, const char *addr, char *bound, size_t bound_cap);
