@@ -188,7 +188,9 @@ static void settings_of(const group_t *g, Evstore__V1__GroupSettings *m,
     evstore__v1__event_filter__init(f);
     m->name = g->name;
     m->stream = g->stream;
-    m->from = g->next;
+    /* Where a restart resumes if no newer checkpoint is written: never past an
+     * event still outstanding. */
+    m->from = group_checkpoint(g);
     m->strategy = g->strategy;
     m->ack_timeout_ms = g->ack_timeout_ms;
     m->max_retries = g->max_retries;
