@@ -281,8 +281,8 @@ int bench_append_run(bench_sys_t *sys, const bench_load_t *load, bench_result_t 
 
 /* ---- reads ---- */
 
-/* Appends `appends` batches of r->load.events to slot s and waits for each. */
-static int prepare_stream(bench_run_t *r, bench_slot_t *s, uint32_t appends)
+/* Appends `appends` batches of the run's events to slot s and waits for each. */
+static int prepare_stream(bench_slot_t *s, uint32_t appends)
 {
     uint64_t deadline = bench_now_ns() + (uint64_t)(BENCH_DRAIN_SECONDS_MAX * 1e9);
     for (uint32_t i = 0; i < appends; i++) {
@@ -316,7 +316,8 @@ int bench_read_stream_run(bench_sys_t *sys, const bench_load_t *load, uint32_t s
     if (rc == 0) {
         r->manual = true;
         bench_conn_t *c = &r->conns[0];
-        rc = prepare_stream(r, &c->slots[0], (stream_events + one.events - 1) / one.events);
+        rc = prepare_stream(&c->slots[0], (stream_events + one.events - 1) / one.events);
+        res->load = one;
         res->load.events = stream_events; /* the stream's length, for the report */
         hist_t h = {0};
         bench_srv_sample_t s0, s1;
@@ -358,6 +359,7 @@ int bench_read_all_run(bench_sys_t *sys, const bench_load_t *load, bench_result_
     bench_load_t one = *load;
     one.connections = one.inflight = 1;
     int rc = run_open(r, sys, &one);
+    res->load = one;
     if (rc == 0) {
         bench_srv_sample_t s0, s1;
         sample(sys, &s0);

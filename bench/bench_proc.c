@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -51,6 +52,7 @@ static void child_setup(int out_w, const char *log_path, const char *run_as)
         close(devnull);
     }
     setpgid(0, 0); /* its own group: a stray terminal signal does not hit it twice */
+    prctl(PR_SET_PDEATHSIG, SIGTERM); /* a harness that dies takes its servers with it */
     if (run_as && geteuid() == 0) {
         uid_t uid;
         gid_t gid;
@@ -181,11 +183,13 @@ static bool stat_ticks(pid_t pid, unsigned long long *ticks, pid_t *ppid)
         return false;
     char *p = strrchr(buf, ')');
     int pp = 0;
-    unsigned long long ut = 0, st = 0;
-    if (!p || sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &pp, &ut,
-                     &st) != 3)
+    unsigned long long ut = 0, st = 0, cut = 0, cst = 0;
+    if (!p || sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %llu %llu", &pp,
+                     &ut, &st, &cut, &cst) != 5)
         return false;
-    *ticks = ut + st;
+    /* cutime/cstime: children that exited and were reaped (PostgreSQL's
+     * backends), so the total never goes down when one ends. */
+    *ticks = ut + st + cut + cst;
     *ppid = pp;
     return true;
 }

@@ -35,8 +35,9 @@ void proc_stop(pid_t pid);
 /* True while pid exists and is not a zombie. */
 bool proc_alive(pid_t pid);
 
-/* CPU seconds (user + system) of pid and of every live process whose parent
- * is pid (server helpers and backends). 0 when pid is gone. */
+/* CPU seconds (user + system) of pid, of its reaped children, and of every
+ * live process whose parent is pid (server helpers and backends). 0 when
+ * pid is gone. */
 double proc_tree_cpu_seconds(pid_t pid);
 
 /* A port on 127.0.0.1 that was free a moment ago. 0 on failure. */

@@ -126,7 +126,7 @@ struct bench_sys_s {
     char label[64];          /* "evstored/always", "postgresql", ... */
     char durability[32];     /* evstored: always | interval | none; peers: their label */
     bool syncs_each_ack;     /* every acknowledged write is fdatasync'd first */
-    char note[320];          /* what durability was in force, how the check is done */
+    char note[512];          /* what durability was in force, how the check is done */
     const char *tmp_root;    /* where temporary data directories go */
     const char *evstored;    /* path of the evstored binary */
     const char *server_addr; /* evstored: use this running server (HOST:PORT) */

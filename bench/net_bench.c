@@ -1,450 +1,76 @@
-/* net_bench.c -- evstore-bench: appends to a real evstored over loopback
- * through libevstore, the way a client would, and reports throughput,
- * latency percentiles, the server's CPU time and its group commits.
+/* net_bench.c -- evstore-bench: evstored and its peers over loopback, driven
+ * by the same harness with the same load (see bench_sys.h, bench/README.md).
  *
- * Every connection keeps `inflight` appends going; each in-flight slot owns
- * its stream ("order-<conn>-<slot>") and appends to it with an exact expected
- * version, so every append passes an optimistic-concurrency check. With
- * --rate, appends are instead paced at a fixed total rate (latency at a light
- * load). Every run is bounded by --seconds and stops by itself. */
+ *   evstore-bench append  one append run on one system
+ *   evstore-bench read    read one stream, then $all, on one system
+ *   evstore-bench limits  the machine's fdatasync, synced bandwidth, loopback
+ *   evstore-bench suite   everything, every system; JSON, Markdown, chart
+ *
+ * Every run is bounded by --seconds and stops by itself; every server start
+ * and stop has a timeout. */
 #define _GNU_SOURCE
-#include "bench_util.h"
-#include "evstore.h"
+#include "bench_limits.h"
+#include "bench_suite.h"
+#include "bench_sys.h"
 
 #include <errno.h>
 #include <getopt.h>
-#include <inttypes.h>
 #include <limits.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
-#include <time.h>
 #include <unistd.h>
 
-#define NB_CONNECTIONS_MAX 1024u
-#define NB_INFLIGHT_MAX 256u
-#define NB_EVENTS_PER_APPEND_MAX 10000u
-#define NB_EVENT_BYTES_MAX (1024u * 1024)
-#define NB_SECONDS_MAX 600.0
-#define NB_DRAIN_SECONDS_MAX 30.0
-#define NB_SERVER_START_SECONDS 30.0
 #define NB_PAYLOAD_POOL_BYTES (16u * 1024 * 1024)
-#define NB_EVENT_TYPE "OrderPlaced"
+#define NB_PAYLOAD_BYTES_MIN (1024u * 1024) /* the limits' 1 MiB writes */
+#define NB_REPEAT_MAX 9
 
 typedef struct {
-    const char *server;      /* HOST:PORT of a running evstored, or NULL */
-    const char *evstored;    /* binary to start when server is NULL */
-    const char *data;        /* its data directory (default: a temp dir) */
-    const char *durability;
-    uint32_t connections, inflight, events, event_bytes;
-    double seconds, rate;
-    bool keep_data;
+    const char *command;
+    const char *system;
+    const char *server, *evstored, *durability, *tmp, *out, *systems;
+    bench_load_t load;
+    uint32_t stream_events;
+    bool keep_data, full, quick, seconds_set;
+    int repeat;
 } nb_opts_t;
-
-typedef struct nb_conn_s nb_conn_t;
-
-typedef struct {
-    nb_conn_t *conn;
-    uint32_t index;
-    char stream[48];
-    int64_t version;          /* the stream's last version (-1 before the first) */
-    uint64_t sent_ns;
-    _Atomic bool busy;        /* an append of this slot is in flight */
-    evs_event_t *events;
-    evs_stream_append_t sa;
-} nb_slot_t;
-
-struct nb_conn_s {
-    evs_conn_t *evs;
-    uint32_t index;
-    nb_slot_t *slots;
-    hist_t hist;              /* latency in ns; touched only by this connection's reader */
-    uint64_t events_ok, appends_ok, errors;
-    _Atomic uint32_t inflight;
-};
-
-typedef struct {
-    const nb_opts_t *o;
-    nb_conn_t *conns;
-    _Atomic bool stop;
-    uint64_t start_ns, end_ns;
-} nb_run_t;
-
-static nb_run_t run;
-
-/* ---- the server, started by us unless --server is given ---- */
-
-typedef struct {
-    pid_t pid;
-    char listen[128], metrics[128];
-    char dir[256];
-    bool own_dir;
-} nb_server_t;
-
-static int server_start(const nb_opts_t *o, nb_server_t *s)
-{
-    if (o->data) {
-        snprintf(s->dir, sizeof s->dir, "%s", o->data);
-    } else {
-        snprintf(s->dir, sizeof s->dir, "/tmp/evstore-bench-XXXXXX");
-        if (!mkdtemp(s->dir))
-            return -errno;
-        s->own_dir = true;
-    }
-    int out[2];
-    if (pipe(out) != 0)
-        return -errno;
-    s->pid = fork();
-    if (s->pid < 0)
-        return -errno;
-    if (s->pid == 0) {
-        dup2(out[1], 1);
-        close(out[0]);
-        close(out[1]);
-        execl(o->evstored, o->evstored, "--data", s->dir, "--listen", "127.0.0.1:0", "--metrics",
-              "127.0.0.1:0", "--durability", o->durability, "--quiet", (char *)NULL);
-        fprintf(stderr, "evstore-bench: cannot run %s: %s\n", o->evstored, strerror(errno));
-        _exit(127);
-    }
-    close(out[1]);
-    FILE *f = fdopen(out[0], "r");
-    char line[512] = "";
-    bool ok = f && fgets(line, sizeof line, f) &&
-              sscanf(line, "evstored ready listen=%127s metrics=%127s", s->listen, s->metrics) == 2;
-    if (f)
-        fclose(f);
-    if (!ok) {
-        fprintf(stderr, "evstore-bench: %s did not start (is it built? --evstored PATH)\n",
-                o->evstored);
-        kill(s->pid, SIGKILL);
-        waitpid(s->pid, NULL, 0);
-        s->pid = 0;
-        return -EIO;
-    }
-    return 0;
-}
-
-static void server_stop(nb_server_t *s, bool keep)
-{
-    if (s->pid > 0) {
-        kill(s->pid, SIGTERM);
-        waitpid(s->pid, NULL, 0);
-    }
-    if (s->own_dir && !keep) {
-        char cmd[600];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->dir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "evstore-bench: could not remove %s\n", s->dir);
-    }
-}
-
-/* CPU seconds (user + system) used so far by pid, from /proc. */
-static double proc_cpu_seconds(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    unsigned long utime = 0, stime = 0;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
-                     &stime) != 2)
-        return 0;
-    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
-}
-
-/* Reads one counter from the server's /metrics (0 if it cannot). */
-static double metric_value(const char *addr, const char *name)
-{
-    char host[128];
-    snprintf(host, sizeof host, "%s", addr);
-    char *colon = strrchr(host, ':');
-    if (!colon)
-        return 0;
-    *colon = '\0';
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
-    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
-        return 0;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return 0;
-    double v = 0;
-    static char page[256 * 1024];
-    size_t len = 0;
-    const char req[] = "GET /metrics HTTP/1.0\r\nHost: bench\r\n\r\n";
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-        write(fd, req, sizeof req - 1) == (ssize_t)(sizeof req - 1)) {
-        ssize_t n;
-        while (len < sizeof page - 1 && (n = read(fd, page + len, sizeof page - 1 - len)) > 0)
-            len += (size_t)n;
-    }
-    close(fd);
-    page[len] = '\0';
-    char key[128];
-    snprintf(key, sizeof key, "\n%s ", name);
-    char *at = strstr(page, key);
-    if (at)
-        v = strtod(at + strlen(key), NULL);
-    return v;
-}
-
-/* ---- appends ---- */
-
-static void slot_fill(nb_slot_t *s, uint32_t events, uint32_t bytes)
-{
-    for (uint32_t i = 0; i < events; i++) {
-        evs_event_t *e = &s->events[i];
-        bench_id_fresh(e->id);
-        e->type = NB_EVENT_TYPE;
-        e->data = bench_payload(bytes);
-        e->data_len = bytes;
-    }
-    s->sa.stream = s->stream;
-    s->sa.expected_version = s->version < 0 ? EVS_EXPECT_NO_STREAM : s->version;
-    s->sa.events = s->events;
-    s->sa.event_count = events;
-}
-
-static void append_done(void *ctx, int status, const evs_append_result_t *res);
-
-static int slot_send(nb_slot_t *s)
-{
-    const nb_opts_t *o = run.o;
-    slot_fill(s, o->events, o->event_bytes);
-    s->sent_ns = bench_now_ns();
-    atomic_store(&s->busy, true);
-    atomic_fetch_add(&s->conn->inflight, 1);
-    int rc = evs_append_async(s->conn->evs, &s->sa, 1, append_done, s);
-    if (rc) {
-        atomic_fetch_sub(&s->conn->inflight, 1);
-        atomic_store(&s->busy, false);
-    }
-    return rc;
-}
-
-static void append_done(void *ctx, int status, const evs_append_result_t *res)
-{
-    nb_slot_t *s = ctx;
-    nb_conn_t *c = s->conn;
-    uint64_t now = bench_now_ns();
-    if (status == 0) {
-        hist_add(&c->hist, now - s->sent_ns);
-        c->appends_ok++;
-        c->events_ok += s->sa.event_count;
-        s->version = res->last_versions[0];
-    } else {
-        c->errors++;
-        if (c->errors <= 3)
-            fprintf(stderr, "evstore-bench: append failed: %s\n", evs_strerror(status));
-    }
-    atomic_fetch_sub(&c->inflight, 1);
-    atomic_store(&s->busy, false);
-    /* Closed-loop mode refills from here; paced mode from the pacer. */
-    if (run.o->rate == 0 && status == 0 && !atomic_load(&run.stop) && now < run.end_ns)
-        slot_send(s);
-}
-
-static int conns_open(const nb_opts_t *o, const char *server)
-{
-    run.conns = calloc(o->connections, sizeof *run.conns);
-    if (!run.conns)
-        return -ENOMEM;
-    char host[128];
-    snprintf(host, sizeof host, "%s", server);
-    char *colon = strrchr(host, ':');
-    if (!colon)
-        return -EINVAL;
-    *colon = '\0';
-    for (uint32_t i = 0; i < o->connections; i++) {
-        nb_conn_t *c = &run.conns[i];
-        c->index = i;
-        evs_options_t eo;
-        evs_options_default(&eo);
-        eo.host = host;
-        eo.port = (uint16_t)atoi(colon + 1);
-        eo.client_name = "evstore-bench";
-        eo.inflight_max = o->inflight + 1;
-        int rc = evs_connect(&eo, &c->evs);
-        if (rc) {
-            fprintf(stderr, "evstore-bench: connect %s: %s\n", server, evs_strerror(rc));
-            return rc;
-        }
-        c->slots = calloc(o->inflight, sizeof *c->slots);
-        if (!c->slots)
-            return -ENOMEM;
-        for (uint32_t k = 0; k < o->inflight; k++) {
-            nb_slot_t *s = &c->slots[k];
-            s->conn = c;
-            s->index = k;
-            s->version = -1;
-            snprintf(s->stream, sizeof s->stream, "order-%u-%u-%llx", i, k,
-                     (unsigned long long)(bench_rand() & 0xffffff));
-            s->events = calloc(o->events, sizeof *s->events);
-            if (!s->events)
-                return -ENOMEM;
-        }
-    }
-    return 0;
-}
-
-static void conns_close(const nb_opts_t *o)
-{
-    if (!run.conns)
-        return;
-    for (uint32_t i = 0; i < o->connections; i++) {
-        nb_conn_t *c = &run.conns[i];
-        if (c->evs)
-            evs_close(c->evs);
-        for (uint32_t k = 0; c->slots && k < o->inflight; k++)
-            free(c->slots[k].events);
-        free(c->slots);
-    }
-    free(run.conns);
-    run.conns = NULL;
-}
-
-static uint64_t total_inflight(const nb_opts_t *o)
-{
-    uint64_t n = 0;
-    for (uint32_t i = 0; i < o->connections; i++)
-        n += atomic_load(&run.conns[i].inflight);
-    return n;
-}
-
-static void sleep_until(uint64_t t)
-{
-    struct timespec ts = {.tv_sec = (time_t)(t / 1000000000ull), .tv_nsec = (long)(t % 1000000000ull)};
-    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
-}
-
-/* Paced mode: one append every 1/rate seconds, round robin over the slots
- * that are free (a slot still in flight is skipped: the load stays open). */
-static void pace(const nb_opts_t *o)
-{
-    uint64_t gap = (uint64_t)(1e9 / o->rate), next = run.start_ns;
-    uint64_t k = 0, total = (uint64_t)o->connections * o->inflight;
-    while (next < run.end_ns) {
-        sleep_until(next);
-        for (uint64_t tries = 0; tries < total; tries++, k++) {
-            nb_conn_t *c = &run.conns[k % o->connections];
-            nb_slot_t *s = &c->slots[(k / o->connections) % o->inflight];
-            if (!atomic_load(&s->busy) && slot_send(s) == 0) {
-                k++;
-                break;
-            }
-        }
-        next += gap;
-    }
-}
-
-static void report(const nb_opts_t *o, double secs, const nb_server_t *srv, double cpu,
-                   double syncs, double writes)
-{
-    hist_t all = {0};
-    uint64_t events = 0, appends = 0, errors = 0;
-    for (uint32_t i = 0; i < o->connections; i++) {
-        hist_merge(&all, &run.conns[i].hist);
-        events += run.conns[i].events_ok;
-        appends += run.conns[i].appends_ok;
-        errors += run.conns[i].errors;
-    }
-    printf("evstored append: %u connections x %u in flight x %u events of %u bytes, durability %s,"
-           " %.1f s%s\n", o->connections, o->inflight, o->events, o->event_bytes, o->durability,
-           secs, o->rate ? " (paced)" : "");
-    if (o->rate)
-        printf("  offered rate      %.0f appends/s\n", o->rate);
-    printf("  events/s      %12.0f   (%" PRIu64 " events)\n", (double)events / secs, events);
-    printf("  payload MB/s  %12.2f\n", (double)events * o->event_bytes / secs / 1e6);
-    printf("  appends/s     %12.0f   (%" PRIu64 " appends, %" PRIu64 " errors)\n",
-           (double)appends / secs, appends, errors);
-    printf("  latency us    p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n",
-           hist_quantile(&all, 0.5) / 1e3, hist_quantile(&all, 0.9) / 1e3,
-           hist_quantile(&all, 0.99) / 1e3, hist_quantile(&all, 0.999) / 1e3, all.max / 1e3);
-    if (srv->pid > 0)
-        printf("  server CPU    %.2f s (%.0f%% of one core)\n", cpu, 100 * cpu / secs);
-    if (writes > 0)
-        printf("  fdatasyncs/s  %12.0f   (%.1f events per group commit)\n", syncs / secs,
-               (double)events / writes);
-}
-
-static int bench_append(const nb_opts_t *o)
-{
-    nb_server_t srv = {0};
-    const char *addr = o->server;
-    int rc = 0;
-    if (!addr) {
-        rc = server_start(o, &srv);
-        if (rc)
-            return rc;
-        addr = srv.listen;
-    }
-    run.o = o;
-    rc = conns_open(o, addr);
-    double cpu0 = srv.pid > 0 ? proc_cpu_seconds(srv.pid) : 0;
-    double syncs0 = srv.pid ? metric_value(srv.metrics, "evstore_fdatasyncs_total") : 0;
-    double writes0 = srv.pid ? metric_value(srv.metrics, "evstore_writes_total") : 0;
-    if (rc == 0) {
-        run.start_ns = bench_now_ns();
-        run.end_ns = run.start_ns + (uint64_t)(o->seconds * 1e9);
-        if (o->rate > 0) {
-            pace(o);
-        } else {
-            for (uint32_t i = 0; i < o->connections && rc == 0; i++)
-                for (uint32_t k = 0; k < o->inflight && rc == 0; k++)
-                    rc = slot_send(&run.conns[i].slots[k]);
-            sleep_until(run.end_ns);
-        }
-        atomic_store(&run.stop, true);
-        uint64_t deadline = bench_now_ns() + (uint64_t)(NB_DRAIN_SECONDS_MAX * 1e9);
-        while (total_inflight(o) > 0 && bench_now_ns() < deadline)
-            usleep(1000);
-        double secs = (double)(bench_now_ns() - run.start_ns) / 1e9;
-        double cpu = srv.pid > 0 ? proc_cpu_seconds(srv.pid) - cpu0 : 0;
-        double syncs = srv.pid ? metric_value(srv.metrics, "evstore_fdatasyncs_total") - syncs0 : 0;
-        double writes = srv.pid ? metric_value(srv.metrics, "evstore_writes_total") - writes0 : 0;
-        report(o, secs, &srv, cpu, syncs, writes);
-    }
-    conns_close(o);
-    server_stop(&srv, o->keep_data);
-    return rc;
-}
-
-/* ---- command line ---- */
 
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: evstore-bench append [options]\n"
+            "usage: evstore-bench COMMAND [options]\n"
             "\n"
-            "Appends to evstored over loopback with libevstore and reports events/s,\n"
-            "latency percentiles, server CPU and group commits. Starts its own evstored\n"
-            "(on a temporary data directory, removed afterwards) unless --server is given.\n"
+            "  append   appends to one system and reports events/s, MB/s, latency percentiles,\n"
+            "           server CPU and (evstored) fdatasyncs\n"
+            "  read     reads one stream whole, repeatedly, then everything from the start\n"
+            "  limits   measures fdatasync latency, fdatasync'd bandwidth, loopback TCP\n"
+            "  suite    the whole comparison: --quick (under 2 minutes) or --full; writes\n"
+            "           OUT/<date>.json, .md, .png and OUT/latest.md, latest.png\n"
             "\n"
-            "  --server HOST:PORT       use a running evstored (no CPU/fdatasync figures)\n"
-            "  --evstored PATH          the server binary (default: next to this program,\n"
-            "                           ../server/evstored)\n"
-            "  --data DIR               the started server's data directory\n"
-            "  --durability MODE        always | interval[:MS] | none (default always)\n"
+            "Systems (compiled in: %s): the harness starts each server itself on\n"
+            "127.0.0.1 in a temporary directory under --tmp and stops it afterwards.\n"
+            "\n"
+            "  --system NAME            append/read: evstored (default), postgresql, redis, nats\n"
+            "  --server HOST:PORT       evstored: use a running server (no server figures)\n"
+            "  --evstored PATH          default: ../server/evstored next to this program\n"
+            "  --durability MODE        evstored: always | interval[:MS] | none (default always)\n"
+            "  --tmp DIR                where data directories go (default /tmp; use the disk\n"
+            "                           you mean to measure, not tmpfs)\n"
+            "  --keep-data              keep the started server's data directory\n"
             "  --connections N          default 1 (max %u)\n"
             "  --inflight N             appends in flight per connection, default 8 (max %u)\n"
             "  --events-per-append N    default 100 (max %u)\n"
             "  --event-bytes N          data bytes per event, default 256\n"
-            "  --seconds S              default 5 (max %.0f)\n"
+            "  --seconds S              per run, default 5 (suite: 3 quick, 5 full; max %.0f)\n"
             "  --rate R                 paced: R appends/s in total instead of closed loop\n"
-            "  --keep-data              keep the started server's data directory\n",
-            NB_CONNECTIONS_MAX, NB_INFLIGHT_MAX, NB_EVENTS_PER_APPEND_MAX, NB_SECONDS_MAX);
+            "  --stream-events N        read: events in the stream read (default 1000)\n"
+            "  --quick | --full         suite: the matrix size\n"
+            "  --repeat N               suite: runs per point, median kept (quick 1, full 3)\n"
+            "  --systems LIST           suite: comma-separated (default: all compiled in)\n"
+            "  --out DIR                suite: results directory (default bench/results)\n",
+            bench_driver_names(), BENCH_CONNECTIONS_MAX, BENCH_INFLIGHT_MAX,
+            BENCH_EVENTS_PER_APPEND_MAX, BENCH_SECONDS_MAX);
 }
 
 static int parse_u32(const char *flag, const char *v, uint32_t min, uint32_t max, uint32_t *out)
@@ -459,55 +85,161 @@ static int parse_u32(const char *flag, const char *v, uint32_t min, uint32_t max
     return 0;
 }
 
+static int parse_double(const char *flag, const char *v, double min, double max, double *out)
+{
+    char *end;
+    double d = strtod(v, &end);
+    if (*end || end == v || !(d > min && d <= max)) {
+        fprintf(stderr, "evstore-bench: %s: '%s' not in (%g, %g]\n", flag, v, min, max);
+        return -1;
+    }
+    *out = d;
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, nb_opts_t *o)
 {
-    enum { O_SERVER = 256, O_EVSTORED, O_DATA, O_DUR, O_CONNS, O_INFLIGHT, O_EVENTS, O_BYTES,
-           O_SECONDS, O_RATE, O_KEEP, O_HELP };
+    enum { O_SYSTEM = 256, O_SERVER, O_EVSTORED, O_DUR, O_TMP, O_KEEP, O_CONNS, O_INFLIGHT,
+           O_EVENTS, O_BYTES, O_SECONDS, O_RATE, O_STREAM_EVENTS, O_QUICK, O_FULL, O_REPEAT,
+           O_SYSTEMS, O_OUT, O_HELP };
     static const struct option opts[] = {
-        {"server", 1, 0, O_SERVER}, {"evstored", 1, 0, O_EVSTORED}, {"data", 1, 0, O_DATA},
-        {"durability", 1, 0, O_DUR}, {"connections", 1, 0, O_CONNS},
-        {"inflight", 1, 0, O_INFLIGHT}, {"events-per-append", 1, 0, O_EVENTS},
-        {"event-bytes", 1, 0, O_BYTES}, {"seconds", 1, 0, O_SECONDS}, {"rate", 1, 0, O_RATE},
-        {"keep-data", 0, 0, O_KEEP}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+        {"system", 1, 0, O_SYSTEM}, {"server", 1, 0, O_SERVER}, {"evstored", 1, 0, O_EVSTORED},
+        {"durability", 1, 0, O_DUR}, {"tmp", 1, 0, O_TMP}, {"keep-data", 0, 0, O_KEEP},
+        {"connections", 1, 0, O_CONNS}, {"inflight", 1, 0, O_INFLIGHT},
+        {"events-per-append", 1, 0, O_EVENTS}, {"event-bytes", 1, 0, O_BYTES},
+        {"seconds", 1, 0, O_SECONDS}, {"rate", 1, 0, O_RATE},
+        {"stream-events", 1, 0, O_STREAM_EVENTS}, {"quick", 0, 0, O_QUICK}, {"full", 0, 0, O_FULL},
+        {"repeat", 1, 0, O_REPEAT}, {"systems", 1, 0, O_SYSTEMS}, {"out", 1, 0, O_OUT},
+        {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
     int opt, rc = 0;
+    uint32_t u;
+    bench_load_t *l = &o->load;
     while (rc == 0 && (opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
+        case O_SYSTEM: o->system = optarg; break;
         case O_SERVER: o->server = optarg; break;
         case O_EVSTORED: o->evstored = optarg; break;
-        case O_DATA: o->data = optarg; break;
         case O_DUR: o->durability = optarg; break;
-        case O_CONNS: rc = parse_u32("--connections", optarg, 1, NB_CONNECTIONS_MAX, &o->connections); break;
-        case O_INFLIGHT: rc = parse_u32("--inflight", optarg, 1, NB_INFLIGHT_MAX, &o->inflight); break;
-        case O_EVENTS: rc = parse_u32("--events-per-append", optarg, 1, NB_EVENTS_PER_APPEND_MAX, &o->events); break;
-        case O_BYTES: rc = parse_u32("--event-bytes", optarg, 0, NB_EVENT_BYTES_MAX, &o->event_bytes); break;
-        case O_SECONDS:
-            o->seconds = strtod(optarg, NULL);
-            if (!(o->seconds > 0 && o->seconds <= NB_SECONDS_MAX))
-                rc = -1, fprintf(stderr, "evstore-bench: --seconds in (0, %.0f]\n", NB_SECONDS_MAX);
-            break;
-        case O_RATE:
-            o->rate = strtod(optarg, NULL);
-            if (!(o->rate > 0 && o->rate <= 1e6))
-                rc = -1, fprintf(stderr, "evstore-bench: --rate in (0, 1000000]\n");
-            break;
+        case O_TMP: o->tmp = optarg; break;
         case O_KEEP: o->keep_data = true; break;
+        case O_CONNS: rc = parse_u32("--connections", optarg, 1, BENCH_CONNECTIONS_MAX, &l->connections); break;
+        case O_INFLIGHT: rc = parse_u32("--inflight", optarg, 1, BENCH_INFLIGHT_MAX, &l->inflight); break;
+        case O_EVENTS: rc = parse_u32("--events-per-append", optarg, 1, BENCH_EVENTS_PER_APPEND_MAX, &l->events); break;
+        case O_BYTES: rc = parse_u32("--event-bytes", optarg, 0, BENCH_EVENT_BYTES_MAX, &l->event_bytes); break;
+        case O_SECONDS: rc = parse_double("--seconds", optarg, 0, BENCH_SECONDS_MAX, &l->seconds); o->seconds_set = true; break;
+        case O_RATE: rc = parse_double("--rate", optarg, 0, 1e6, &l->rate); break;
+        case O_STREAM_EVENTS: rc = parse_u32("--stream-events", optarg, 1, 1000000, &o->stream_events); break;
+        case O_QUICK: o->quick = true; break;
+        case O_FULL: o->full = true; break;
+        case O_REPEAT: rc = parse_u32("--repeat", optarg, 1, NB_REPEAT_MAX, &u); o->repeat = (int)u; break;
+        case O_SYSTEMS: o->systems = optarg; break;
+        case O_OUT: o->out = optarg; break;
         case O_HELP: usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
     }
+    if (rc == 0 && optind < argc) {
+        fprintf(stderr, "evstore-bench: unexpected argument '%s'\n", argv[optind]);
+        rc = -1;
+    }
+    if (rc == 0 && o->quick && o->full) {
+        fprintf(stderr, "evstore-bench: --quick or --full, not both\n");
+        rc = -1;
+    }
     return rc;
+}
+
+/* Starts the system named by the options, or prints why not. */
+static int sys_start(const nb_opts_t *o, bench_sys_t *sys)
+{
+    const char *name = o->system ? o->system : "evstored";
+    memset(sys, 0, sizeof *sys);
+    sys->drv = bench_driver_find(name);
+    if (!sys->drv) {
+        fprintf(stderr, "evstore-bench: no system '%s' in this build (compiled in: %s)\n", name,
+                bench_driver_names());
+        return -ENOENT;
+    }
+    sys->tmp_root = o->tmp;
+    sys->evstored = o->evstored;
+    sys->server_addr = o->server;
+    sys->keep_data = o->keep_data;
+    if (strcmp(name, "evstored") == 0) {
+        snprintf(sys->label, sizeof sys->label, "evstored/%s", o->durability);
+        snprintf(sys->durability, sizeof sys->durability, "%s", o->durability);
+    } else {
+        snprintf(sys->label, sizeof sys->label, "%s", name);
+    }
+    int rc = sys->drv->start(sys);
+    if (rc)
+        sys->drv->stop(sys);
+    return rc;
+}
+
+static int cmd_append(const nb_opts_t *o)
+{
+    bench_sys_t sys;
+    int rc = sys_start(o, &sys);
+    if (rc)
+        return rc;
+    bench_result_t r;
+    rc = bench_append_run(&sys, &o->load, &r);
+    if (rc == 0)
+        bench_result_print(&r);
+    sys.drv->stop(&sys);
+    return rc ? rc : r.events > 0 ? 0 : -EIO;
+}
+
+static int cmd_read(const nb_opts_t *o)
+{
+    bench_sys_t sys;
+    int rc = sys_start(o, &sys);
+    if (rc)
+        return rc;
+    bench_result_t r;
+    rc = bench_read_stream_run(&sys, &o->load, o->stream_events, &r);
+    if (rc == 0)
+        bench_result_print(&r);
+    else
+        printf("%s read-stream: %s\n", sys.label, rc == -ENOTSUP ? "n/a" : "failed");
+    int rc2 = bench_read_all_run(&sys, &o->load, &r);
+    if (rc2 == 0)
+        bench_result_print(&r);
+    else
+        printf("%s read-all: %s\n", sys.label, rc2 == -ENOTSUP ? "n/a (no global order)" : "failed");
+    sys.drv->stop(&sys);
+    return rc && rc != -ENOTSUP ? rc : rc2 && rc2 != -ENOTSUP ? rc2 : 0;
+}
+
+static int cmd_limits(const nb_opts_t *o)
+{
+    bench_limits_t l;
+    int rc = bench_limits_measure(o->tmp, o->seconds_set ? o->load.seconds : 1.0, &l);
+    if (rc)
+        return rc;
+    printf("machine limits in %s:\n  fdatasync of a 4 KiB write: p50 %.1f us, p99 %.1f us, %.0f/s\n"
+           "  fdatasync'd 1 MiB sequential writes: %.1f MB/s\n  loopback TCP: %.2f GB/s\n",
+           l.dir, l.fdatasync_p50_us, l.fdatasync_p99_us, l.fdatasyncs_per_s, l.synced_write_mb_s,
+           l.loopback_gb_s);
+    return 0;
+}
+
+static int cmd_suite(const nb_opts_t *o)
+{
+    suite_opts_t s = {
+        .full = o->full,
+        .repeat = o->repeat ? o->repeat : o->full ? 3 : 1,
+        .seconds = o->seconds_set ? o->load.seconds : o->full ? 5.0 : 3.0,
+        .out_dir = o->out ? o->out : "bench/results",
+        .tmp_root = o->tmp,
+        .systems = o->systems,
+        .evstored = o->evstored,
+    };
+    return bench_suite_run(&s);
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "append") != 0) {
-        if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
-            usage(stdout);
-            return 0;
-        }
-        usage(stderr);
-        return 2;
-    }
     static char self_dir[PATH_MAX], evstored[PATH_MAX + 32];
     ssize_t n = readlink("/proc/self/exe", self_dir, sizeof self_dir - 1);
     if (n > 0) {
@@ -517,14 +249,36 @@ int main(int argc, char **argv)
             *slash = '\0';
     }
     snprintf(evstored, sizeof evstored, "%s/../server/evstored", self_dir);
-    nb_opts_t o = {.evstored = evstored, .durability = "always", .connections = 1, .inflight = 8,
-                   .events = 100, .event_bytes = 256, .seconds = 5};
+    nb_opts_t o = {.evstored = evstored, .durability = "always", .tmp = "/tmp",
+                   .stream_events = 1000,
+                   .load = {.connections = 1, .inflight = 8, .events = 100, .event_bytes = 256,
+                            .seconds = 5}};
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    o.command = argv[1];
     if (parse_args(argc - 1, argv + 1, &o) != 0)
         return 2;
     signal(SIGPIPE, SIG_IGN);
-    if (bench_payload_init(NB_PAYLOAD_POOL_BYTES, o.event_bytes) != 0)
+    uint32_t max_bytes = o.load.event_bytes > NB_PAYLOAD_BYTES_MIN ? o.load.event_bytes
+                                                                   : NB_PAYLOAD_BYTES_MIN;
+    if (bench_payload_init(NB_PAYLOAD_POOL_BYTES, max_bytes) != 0)
         return 1;
-    int rc = bench_append(&o);
+    int rc;
+    if (strcmp(o.command, "append") == 0) {
+        rc = cmd_append(&o);
+    } else if (strcmp(o.command, "read") == 0) {
+        rc = cmd_read(&o);
+    } else if (strcmp(o.command, "limits") == 0) {
+        rc = cmd_limits(&o);
+    } else if (strcmp(o.command, "suite") == 0) {
+        rc = cmd_suite(&o);
+    } else {
+        fprintf(stderr, "evstore-bench: unknown command '%s'\n", o.command);
+        usage(stderr);
+        rc = 2;
+    }
     bench_payload_free();
-    return rc == 0 ? 0 : 1;
+    return rc == 0 ? 0 : rc == 2 ? 2 : 1;
 }

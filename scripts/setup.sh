@@ -9,6 +9,8 @@ PACKAGES=(
   libprotobuf-c-dev protobuf-c-compiler
   check libjansson-dev
   libmicrohttpd-dev
+  clang libclang-rt-14-dev
+  libpq-dev libhiredis-dev libnats-dev
 )
 
 missing=()

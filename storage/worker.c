@@ -13,6 +13,9 @@
 #include <unistd.h>
 
 #define WORKER_ZERO_CHUNK_BYTES (1u << 20)
+/* Preparing syncs every this many bytes: a segment's worth of dirty zeros
+ * written back at once made appends' fdatasyncs wait behind it (100+ ms). */
+#define WORKER_SYNC_EVERY_BYTES (8u << 20)
 #define WORKER_INDEX_QUEUE_MAX 64u
 
 typedef struct {
@@ -72,6 +75,8 @@ static int prepare_file(log_worker_t *w)
             rc = -errno;
         else if (written > 0)
             off += (uint64_t)written;
+        if (rc == 0 && off % WORKER_SYNC_EVERY_BYTES == 0 && fdatasync(fd) != 0)
+            rc = -errno;
     }
     if (rc == 0 && fdatasync(fd) != 0)
         rc = -errno;
