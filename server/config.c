@@ -1,5 +1,5 @@
 /* config.c -- evstored's configuration: defaults, environment, flags. */
-#include "server.h"
+#include "server_int.h"
 
 #include "protocol.h"
 
@@ -231,5 +231,13 @@ int server_config_parse(server_config_t *cfg, int argc, char **argv)
     }
     if (strcmp(cfg->metrics, "off") == 0)
         cfg->metrics[0] = '\0';
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (net_parse_addr(cfg->listen, &ss, &len) != 0 ||
+        (cfg->metrics[0] && net_parse_addr(cfg->metrics, &ss, &len) != 0)) {
+        fprintf(stderr, "evstored: --listen/--metrics: expected HOST:PORT with a numeric IPv4, "
+                        "[IPv6] or localhost host\n");
+        return -1;
+    }
     return check_consistency(cfg);
 }

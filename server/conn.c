@@ -138,11 +138,20 @@ void conn_send_error(conn_t *c, uint64_t corr, int code, const char *msg, uint32
     }
 }
 
-/* Handles every whole frame at the start of the input buffer. */
+/* True when c's queued answers are over half its limit: no more requests
+ * are taken from it until sends drain (a client pipelining large reads is
+ * served, not dropped). */
+static bool conn_backlogged(const conn_t *c)
+{
+    return conn_queued_bytes(c) > c->srv->cfg.output_bytes_max / 2;
+}
+
+/* Handles every whole frame at the start of the input buffer, as far as the
+ * connection's answers have room. */
 static void conn_process_input(conn_t *c)
 {
     size_t off = 0;
-    while (!c->dead && !c->close_after_flush) {
+    while (!c->dead && !c->close_after_flush && !conn_backlogged(c)) {
         uint32_t body;
         frame_status_t st = frame_peek(c->in + off, c->in_len - off, c->srv->cfg.frame_bytes_max,
                                        &body);
@@ -198,6 +207,8 @@ void conn_on_send(conn_t *c, int res)
         conn_kill(c);
     } else {
         c->sending_done += (size_t)res;
+        if (c->in_len > 0 && !c->read_closed && !conn_backlogged(c))
+            conn_process_input(c); /* requests left waiting while answers backed up */
     }
     conn_update(c);
 }
@@ -240,9 +251,7 @@ void conn_update(conn_t *c)
 {
     conn_flush(c);
     /* A client that does not read its answers stops being read from. */
-    size_t queued = conn_queued_bytes(c);
-    bool backlog = queued > c->srv->cfg.output_bytes_max / 2;
-    if (!c->recv_armed && !c->read_closed && !c->dead && !backlog) {
+    if (!c->recv_armed && !c->read_closed && !c->dead && !conn_backlogged(c)) {
         struct io_uring_sqe *sqe = server_sqe(c->srv);
         io_uring_prep_recv(sqe, c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
         io_uring_sqe_set_data64(sqe, op_data(c, OP_RECV));

@@ -124,7 +124,7 @@ static void handle_append(conn_t *c, uint64_t corr, const Evstore__V1__AppendReq
     log_stream_append_t *sa = calloc(m->n_streams, sizeof *sa);
     log_event_in_t *ev = calloc(events, sizeof *ev);
     append_ctx_t *a = malloc(sizeof *a);
-    log_append_t req;
+    log_append_t req = {0}; /* never a system append: clients cannot write '$' streams */
     log_append_result_t failure;
     int rc = !sa || !ev || !a ? -ENOMEM : append_build(m, &req, sa, ev, events);
     if (rc == 0) {
