@@ -70,6 +70,12 @@ struct evs_conn {
     bool reader_started;
 };
 
+/* A receive buffer: bytes [start, len) are received and not yet decoded. */
+typedef struct {
+    uint8_t *data;
+    size_t cap, start, len;
+} rbuf_t;
+
 /* ---- clock ---- */
 uint64_t clock_now_ns(void);
 uint64_t deadline_after_ms(int ms); /* ms < 0: UINT64_MAX (no bound) */
@@ -93,6 +99,79 @@ int sock_send_all(int fd, const uint8_t *buf, size_t len, uint64_t deadline_ns);
 /* Reads one whole frame before the deadline (handshake only). Returns the
  * decoded envelope in *out or a negative error. */
 int sock_recv_frame(int fd, uint32_t frame_bytes_max, uint64_t deadline_ns, envelope_t **out);
+/* Makes room for at least want more bytes after len, compacting first.
+ * 0 or -ENOMEM. */
+int rbuf_reserve(rbuf_t *rb, size_t want);
+void rbuf_free(rbuf_t *rb);
+
+/* ---- conn.c ---- */
+/* Checks options as evs_connect() does; -EINVAL with evs_errmsg() set. */
+int options_check(const evs_options_t *o);
+/* Sends Hello on a connected socket and reads HelloOk into *info. */
+int handshake_run(int fd, const evs_options_t *opts, uint64_t deadline_ns,
+                  evs_server_info_t *info);
+
+/* ---- read.c ---- */
+/* Fills filter from a type list and prefix; returns false (filter empty,
+ * leave it out of the request) when both are empty. */
+bool filter_fill(Evstore__V1__EventFilter *filter, const char *const *types, size_t type_count,
+                 const char *type_prefix);
+/* Points *out at the fields of a decoded event (no copy). */
+void event_from_wire(evs_recorded_event_t *out, const Evstore__V1__RecordedEvent *e);
+
+/* ---- link.c ---- */
+/* A connection with no reader thread, for subscriptions and group consumers:
+ * frames are received on the caller's thread (link_recv), so nothing is
+ * read ahead of the caller; frames are sent whole under send_lock, from any
+ * thread. fd changes (open, down) only on the receiving thread and only
+ * under send_lock, so senders on other threads always see a valid fd or -1.
+ * After a failure, link_down() schedules the next attempt with backoff. */
+typedef struct {
+    int fd;                       /* -1 while down */
+    evs_options_t opts;           /* host and client_name point at the copies below */
+    char *host;
+    char *client_name;
+    evs_server_info_t info;       /* of the current connection */
+    rbuf_t rb;
+    pthread_mutex_t send_lock;    /* whole frames; fd changes; next_corr */
+    uint64_t next_corr;           /* correlation ids of this link (1 is Hello's) */
+    int backoff_ms;               /* wait before the next attempt */
+    uint64_t retry_at_ns;         /* no attempt before this (CLOCK_MONOTONIC) */
+} link_t;
+
+/* Checks and copies opts (NULL: defaults). The link starts down, with no
+ * wait before its first attempt. 0, -EINVAL or -ENOMEM. */
+int link_init(link_t *l, const evs_options_t *opts);
+/* Closes the connection if open and frees the copies. */
+void link_destroy(link_t *l);
+/* Connects and sends Hello, within connect_timeout_ms. The link must be
+ * down. 0 or an error (the link stays down; call link_down()). */
+int link_open(link_t *l);
+/* Closes the connection (if open), drops unread bytes, and schedules the
+ * next attempt: now + the current wait, which then doubles up to the max. */
+void link_down(link_t *l);
+/* The peer answered: the next failure waits the initial backoff again. */
+void link_backoff_reset(link_t *l);
+/* Waits until the next attempt is due, or the deadline. 0 (attempt now) or
+ * EVS_ETIMEDOUT. */
+int link_wait_retry(const link_t *l, uint64_t deadline_ns);
+/* Sends env whole with a fresh correlation id (put in env and *corr, which
+ * may be NULL), by the deadline. 0, EVS_ECLOSED (the link is down),
+ * EVS_ETOO_LARGE, -ENOMEM, or a send error, after which the connection is
+ * shut down so that the receiving side notices. */
+int link_send(link_t *l, envelope_t *env, uint64_t deadline_ns, uint64_t *corr);
+/* As link_send(), with the correlation id corr_given when it is not 0
+ * (Unsubscribe names its subscription). */
+int link_send_as(link_t *l, envelope_t *env, uint64_t corr_given, uint64_t deadline_ns,
+                 uint64_t *corr);
+/* Returns the next frame, receiving until the deadline. 0 and *out (free
+ * with frame_free), EVS_ETIMEDOUT, EVS_ECLOSED, EVS_EPROTOCOL, -ENOMEM,
+ * -errno; evs_errmsg() says what happened. The link must be open. */
+int link_recv(link_t *l, uint64_t deadline_ns, envelope_t **out);
+/* True for failures that a reconnection may cure: network and protocol
+ * errors, EVS_EBUSY, EVS_ENOT_READY. Other server refusals, -EINVAL and
+ * -ENOMEM are final. */
+bool link_error_retryable(int err);
 
 /* ---- request.c ---- */
 /* Sends req (correlation id filled in here) and waits for its answer.

@@ -18,9 +18,11 @@ void evs_options_default(evs_options_t *opts)
     opts->io_timeout_ms = EVS_IO_TIMEOUT_MS_DEFAULT;
     opts->inflight_max = EVS_INFLIGHT_MAX_DEFAULT;
     opts->recv_frame_bytes_max = EVS_RECV_FRAME_BYTES_MAX_DEFAULT;
+    opts->reconnect_backoff_ms_initial = EVS_RECONNECT_BACKOFF_MS_INITIAL_DEFAULT;
+    opts->reconnect_backoff_ms_max = EVS_RECONNECT_BACKOFF_MS_MAX_DEFAULT;
 }
 
-static int options_check(const evs_options_t *o)
+int options_check(const evs_options_t *o)
 {
     const char *bad = NULL;
     if (!o->host || !o->host[0])
@@ -35,7 +37,7 @@ static int options_check(const evs_options_t *o)
         bad = "recv_frame_bytes_max is out of range";
     if (!bad)
         return 0;
-    errmsg_set("evs_connect: %s", bad);
+    errmsg_set("options: %s", bad);
     return -EINVAL;
 }
 
@@ -112,47 +114,47 @@ err_free_strings:
     return -ENOMEM;
 }
 
-/* Copies HelloOk into conn->info. */
-static int hello_ok_take(evs_conn_t *conn, const Evstore__V1__HelloOk *ok)
+/* Copies HelloOk into *info. */
+static int hello_ok_take(evs_server_info_t *info, const Evstore__V1__HelloOk *ok)
 {
     if (ok->protocol_version != PROTOCOL_VERSION || ok->frame_bytes_max == 0) {
         errmsg_set("server answered Hello with protocol version %u, frame limit %u",
                    ok->protocol_version, ok->frame_bytes_max);
         return EVS_EPROTOCOL;
     }
-    conn->info.protocol_version = ok->protocol_version;
-    snprintf(conn->info.server_version, sizeof conn->info.server_version, "%s",
+    info->protocol_version = ok->protocol_version;
+    snprintf(info->server_version, sizeof info->server_version, "%s",
              ok->server_version ? ok->server_version : "");
-    conn->info.frame_bytes_max = ok->frame_bytes_max;
-    conn->info.append_events_max = ok->append_events_max;
-    conn->info.read_events_max = ok->read_events_max;
+    info->frame_bytes_max = ok->frame_bytes_max;
+    info->append_events_max = ok->append_events_max;
+    info->read_events_max = ok->read_events_max;
     return 0;
 }
 
-/* Sends Hello and reads the answer, before the reader thread exists. */
-static int handshake(evs_conn_t *conn, uint64_t deadline_ns)
+int handshake_run(int fd, const evs_options_t *opts, uint64_t deadline_ns,
+                  evs_server_info_t *info)
 {
     Evstore__V1__Hello hello = EVSTORE__V1__HELLO__INIT;
     hello.protocol_version = PROTOCOL_VERSION;
-    hello.client_name = conn->client_name;
+    hello.client_name = (char *)opts->client_name;
     envelope_t env = EVSTORE__V1__ENVELOPE__INIT;
     env.correlation_id = 1;
     env.body_case = EVSTORE__V1__ENVELOPE__BODY_HELLO;
     env.hello = &hello;
     uint8_t buf[FRAME_HEADER_BYTES + EVS_CLIENT_NAME_BYTES_MAX + 32];
     size_t len = frame_encode(&env, buf);
-    int err = sock_send_all(conn->fd, buf, len, deadline_ns);
+    int err = sock_send_all(fd, buf, len, deadline_ns);
     envelope_t *resp = NULL;
     if (!err)
-        err = sock_recv_frame(conn->fd, conn->opts.recv_frame_bytes_max, deadline_ns, &resp);
+        err = sock_recv_frame(fd, opts->recv_frame_bytes_max, deadline_ns, &resp);
     if (err) {
         if (err == EVS_ETIMEDOUT || err == EVS_ECLOSED)
-            errmsg_set("handshake with %s:%u: %s", conn->host, (unsigned)conn->opts.port,
+            errmsg_set("handshake with %s:%u: %s", opts->host, (unsigned)opts->port,
                        evs_strerror(err));
         return err;
     }
     if (resp->body_case == EVSTORE__V1__ENVELOPE__BODY_HELLO_OK)
-        err = hello_ok_take(conn, resp->hello_ok);
+        err = hello_ok_take(info, resp->hello_ok);
     else if (resp->body_case == EVSTORE__V1__ENVELOPE__BODY_ERROR)
         err = error_from_envelope(resp);
     else {
@@ -184,7 +186,7 @@ int evs_connect(const evs_options_t *opts, evs_conn_t **out)
         err = conn->fd;
         goto err_free_conn;
     }
-    err = handshake(conn, deadline);
+    err = handshake_run(conn->fd, &conn->opts, deadline, &conn->info);
     if (err)
         goto err_close_fd;
     err = -pthread_create(&conn->reader, NULL, reader_main, conn);

@@ -39,7 +39,7 @@ bool evs_is_server_error(int err)
 int error_from_wire(int code)
 {
     if (code >= EVSTORE__V1__ERROR_CODE__WRONG_EXPECTED_VERSION &&
-        code <= EVSTORE__V1__ERROR_CODE__INTERNAL)
+        code <= EVSTORE__V1__ERROR_CODE__GROUP_EXISTS)
         return EVS_EWRONG_VERSION - (code - EVSTORE__V1__ERROR_CODE__WRONG_EXPECTED_VERSION);
     return EVS_ESERVER;
 }
@@ -69,6 +69,8 @@ static const char *const server_names[] = {
     "server I/O error, nothing written",
     "access denied",
     "internal server error",
+    "subscription group not found",
+    "subscription group already exists",
 };
 
 static const char *const client_names[] = {
@@ -84,7 +86,7 @@ const char *evs_strerror(int err)
 {
     if (err == 0)
         return "success";
-    if (err <= EVS_EWRONG_VERSION && err >= EVS_EINTERNAL)
+    if (err <= EVS_EWRONG_VERSION && err >= EVS_EGROUP_EXISTS)
         return server_names[EVS_EWRONG_VERSION - err];
     if (err == EVS_ESERVER)
         return "unknown server error";

@@ -6,7 +6,9 @@
  * streams (blocking, or asynchronously with a completion callback so that
  * one connection keeps many appends in flight), reads streams, categories
  * ("$ce-<category>") and the whole log ("$all"), and asks for stream
- * information, the list of streams, server statistics and a ping.
+ * information, the list of streams, server statistics and a ping. It
+ * subscribes to a stream, a category or "$all" (catch-up, then live), and
+ * manages and consumes persistent subscription groups.
  *
  * ## Model
  *
@@ -50,6 +52,9 @@
  *   to the caller and are not shared by the library.
  * - evs_strerror(), evs_errmsg(), the evs_id_* functions and
  *   evs_options_default() are thread-safe.
+ *
+ * Subscriptions (evs_sub_t) and group consumers (evs_consumer_t) each own a
+ * connection of their own and have no thread: see "Subscriptions" below.
  *
  * ## Limits
  *
@@ -95,6 +100,8 @@ extern "C" {
 #define EVS_EIO (-30011)                /* the server could not write: the append failed */
 #define EVS_EACCESS (-30012)            /* access denied */
 #define EVS_EINTERNAL (-30013)          /* the server failed internally */
+#define EVS_EGROUP_NOT_FOUND (-30014)   /* no subscription group has that name */
+#define EVS_EGROUP_EXISTS (-30015)      /* a subscription group of that name exists */
 #define EVS_ESERVER (-30099)            /* a server error code this library does not know */
 
 /* The range of server-reported codes, for evs_is_server_error(). */
@@ -158,6 +165,8 @@ typedef struct evs_conn evs_conn_t;
 #define EVS_INFLIGHT_MAX_LIMIT 65536u            /* largest allowed inflight_max */
 #define EVS_RECV_FRAME_BYTES_MAX_DEFAULT (64u * 1024 * 1024) /* largest response frame */
 #define EVS_CLIENT_NAME_BYTES_MAX 255u
+#define EVS_RECONNECT_BACKOFF_MS_INITIAL_DEFAULT 100  /* subscriptions and consumers: */
+#define EVS_RECONNECT_BACKOFF_MS_MAX_DEFAULT 5000     /* first wait, then doubled up to this */
 
 typedef struct {
     const char *host;              /* name or address; default "127.0.0.1" */
@@ -172,6 +181,11 @@ typedef struct {
     uint32_t inflight_max;         /* 1..EVS_INFLIGHT_MAX_LIMIT */
     uint32_t recv_frame_bytes_max; /* a larger response frame closes the connection with
                                       EVS_EPROTOCOL */
+    int reconnect_backoff_ms_initial; /* subscriptions and group consumers only (a plain
+                                         connection ignores both): the wait before the
+                                         first reconnection attempt, > 0 */
+    int reconnect_backoff_ms_max;     /* each failed attempt doubles the wait up to this
+                                         (>= the initial wait) */
 } evs_options_t;
 
 /* Fills *opts with the defaults above. */
@@ -402,6 +416,300 @@ int evs_server_stats(evs_conn_t *conn, evs_server_stats_t *out);
  * trip in microseconds. Returns 0, or EVS_ETIMEDOUT, EVS_ECLOSED,
  * EVS_EPROTOCOL, EVS_EDEADLOCK, a server error. */
 int evs_ping(evs_conn_t *conn, uint64_t *rtt_us);
+
+/* ==== subscriptions (catch-up, then live) ============================= */
+
+/* A catch-up subscription delivers the stored events of a stream, a category
+ * ("$ce-<category>") or "$all" from a start point, then a caught-up marker,
+ * then every new event as it becomes durable: in log order, with no gap and
+ * no duplicate.
+ *
+ * ## Why a pull iterator
+ *
+ * The caller pulls with evs_sub_next(); nothing runs behind its back. A
+ * subscription owns its own TCP connection and has no thread: evs_sub_next()
+ * reads the socket itself, on the caller's thread. So the library holds at
+ * most one frame of events (at most batch_max, below) plus the bytes of one
+ * partly received frame, whatever the server sends; and a caller that stops
+ * pulling stops reading the socket, so TCP flow control holds the server
+ * back, which then serves the subscriber from disk when it resumes (the
+ * server's memory stays bounded too). There are no callbacks to keep short,
+ * no locks, and an event's fields point into the received frame (no copy).
+ *
+ * ## Reconnection
+ *
+ * When the connection fails or the server drops the subscription,
+ * evs_sub_next() reconnects, waiting opts.reconnect_backoff_ms_initial
+ * before the first attempt and doubling the wait after each failure up to
+ * reconnect_backoff_ms_max, and subscribes again from just after the last
+ * event it returned to the caller (for a stream, its version + 1; for
+ * "$ce-" and "$all", its position + 1; or the server's resume point when the
+ * last frame was delivered whole). So across reconnections the caller sees
+ * every event exactly once, in order: no loss and no duplicate. (As a
+ * safeguard, an event at or before the last position returned is dropped
+ * and counted in evs_sub_stats_t.duplicates_dropped; it stays 0 against a
+ * correct server.) While the server is unreachable evs_sub_next() returns
+ * EVS_ETIMEDOUT at each timeout and keeps trying; one attempt may overrun
+ * the timeout by up to connect_timeout_ms + io_timeout_ms. A refusal that
+ * retrying cannot cure (any server error other than EVS_EBUSY and
+ * EVS_ENOT_READY, e.g. EVS_EBAD_REQUEST, EVS_EACCESS) ends the
+ * subscription: evs_sub_next() then returns that error, now and after.
+ * A subscription from_end that loses its connection before it got any
+ * frame resumes from the head the server reported when it started ("$ce-",
+ * "$all") or from the end again (a stream).
+ *
+ * ## Threads
+ *
+ * An evs_sub_t is used by one thread at a time (evs_sub_next() and
+ * evs_sub_close() must not run concurrently); different subscriptions are
+ * independent. */
+
+typedef struct evs_sub evs_sub_t;
+
+#define EVS_SUB_BATCH_MAX_DEFAULT 4096u /* events per frame, the library's buffer bound */
+#define EVS_SUB_BATCH_MAX_LIMIT 65536u
+#define EVS_SUB_TYPES_MAX 64u           /* event types in one filter */
+
+/* What to subscribe to. Zero-initialise, then set what you need. The
+ * strings are copied by evs_subscribe(). */
+typedef struct {
+    const char *stream;        /* a stream, "$ce-<category>" or "$all" */
+    uint64_t from;             /* first version (stream) or position ($ce-, $all); inclusive */
+    bool from_end;             /* only events appended after the subscription (ignores from) */
+    const char *const *types;  /* filter: keep events of these types... */
+    size_t type_count;         /* at most EVS_SUB_TYPES_MAX */
+    const char *type_prefix;   /* ...or whose type starts with this (NULL: none) */
+    const char *stream_prefix; /* only events of streams starting with this (NULL: all) */
+    uint32_t batch_max;        /* events per frame, 1..EVS_SUB_BATCH_MAX_LIMIT
+                                  (0: EVS_SUB_BATCH_MAX_DEFAULT): also the most events the
+                                  library holds for this subscription */
+} evs_subscribe_t;
+
+typedef enum {
+    EVS_SUB_EVENT = 1,     /* item.event is the next event */
+    EVS_SUB_CAUGHT_UP = 2, /* every stored event has been delivered; live events follow.
+                              Comes once, and again after the subscriber fell behind (or
+                              reconnected) and caught up */
+} evs_sub_item_kind_t;
+
+/* One item from evs_sub_next(). event's pointers stay valid until the next
+ * evs_sub_next() or evs_sub_close() on the subscription. */
+typedef struct {
+    evs_sub_item_kind_t kind;
+    evs_recorded_event_t event; /* EVS_SUB_EVENT */
+    uint64_t next;              /* where a new subscription would resume: after this event,
+                                   or the caught-up point (version for a stream, else position) */
+} evs_sub_item_t;
+
+typedef struct {
+    uint64_t events_delivered;   /* events returned by evs_sub_next() */
+    uint64_t reconnects;         /* successful re-subscriptions after a failure */
+    uint64_t duplicates_dropped; /* events the server sent twice (0 against a correct server) */
+    int last_error;              /* why the connection last failed (0: never) */
+    char last_error_msg[EVS_MESSAGE_BYTES_MAX];
+} evs_sub_stats_t;
+
+/* Connects (opts NULL: all defaults), sends the subscription and waits for
+ * the server to accept it (at most connect_timeout_ms + io_timeout_ms).
+ * The first connection is not retried: a server that cannot be reached now
+ * is reported now. Returns 0 and *out (free it with evs_sub_close()), or:
+ * -EINVAL (no stream, bad options, too many types, batch_max over the limit),
+ * the errors of evs_connect(), a server error (EVS_EBAD_REQUEST, ...),
+ * EVS_ETIMEDOUT, EVS_ECLOSED, EVS_EPROTOCOL, -ENOMEM. */
+int evs_subscribe(const evs_options_t *opts, const evs_subscribe_t *req, evs_sub_t **out);
+
+/* Waits up to timeout_ms (0: do not wait; -1: no bound) for the next item
+ * and fills *item. Returns 0, EVS_ETIMEDOUT (nothing yet: call again; also
+ * while reconnecting), or the error that ended the subscription (a server
+ * refusal on re-subscribing, EVS_EPROTOCOL_VERSION, -ENOMEM), which every
+ * later call returns too. */
+int evs_sub_next(evs_sub_t *sub, int timeout_ms, evs_sub_item_t *item);
+
+/* Copies the subscription's counters into *out. */
+void evs_sub_stats(const evs_sub_t *sub, evs_sub_stats_t *out);
+
+/* Sends Unsubscribe (best effort, not waiting for the server's answer),
+ * closes the connection and frees sub. NULL is a no-op. */
+void evs_sub_close(evs_sub_t *sub);
+
+/* ==== persistent subscription groups ================================== */
+
+/* A group reads a stream, a category or "$all" on the server and shares its
+ * events among the consumers that join it (competing consumers): each
+ * event goes to one consumer at a time, which acks it (done), or nacks it
+ * (retry now, park, skip). An event not acked within ack_timeout_ms is
+ * delivered again (retry_count + 1); after max_retries it is parked: appended
+ * to the stream "$parked-<name>" (read it with evs_read()), from where
+ * evs_group_replay_parked() delivers it again. The group's checkpoint is
+ * kept on the server, so groups survive restarts. Delivery is at least once:
+ * handlers must be idempotent. */
+
+typedef enum {
+    EVS_GROUP_ROUND_ROBIN = 0, /* each event to the next consumer with room */
+    EVS_GROUP_PINNED = 1,      /* the events of one stream always to the same consumer, in
+                                  order */
+} evs_group_strategy_t;
+
+#define EVS_GROUP_TYPES_MAX 64u /* event types in a group's filter */
+
+/* A group's settings. Zero-initialise, then set what you need; 0 means the
+ * server's default for the numbers. stream, from and from_end apply to
+ * evs_group_create() only; evs_group_update() replaces the others. */
+typedef struct {
+    const char *name;
+    const char *stream;         /* a stream, "$ce-<category>" or "$all" */
+    uint64_t from;              /* first version (stream) or position ($ce-, $all) */
+    bool from_end;              /* start with the events appended after creation */
+    evs_group_strategy_t strategy;
+    uint32_t ack_timeout_ms;    /* redeliver when not acked in time */
+    uint32_t max_retries;       /* deliveries after the first, then park */
+    uint32_t max_inflight_per_consumer; /* unacked events per consumer */
+    const char *const *types;   /* filter: keep events of these types... */
+    size_t type_count;
+    const char *type_prefix;    /* ...or whose type starts with this (NULL: none) */
+} evs_group_settings_t;
+
+/* A group's description. Pointers (settings' strings and types) stay valid
+ * until evs_group_info_free() (or evs_group_list_free() for a list entry). */
+typedef struct {
+    evs_group_settings_t settings;
+    uint64_t checkpoint;  /* every event before it is acked, parked or skipped */
+    uint64_t next;        /* the next event the group reads from the log */
+    uint64_t lag;         /* head position minus checkpoint */
+    uint32_t consumers;
+    uint32_t inflight;    /* delivered, not yet acked */
+    uint64_t parked;      /* events in "$parked-<name>" */
+    uint64_t delivered;
+    uint64_t acked;
+    uint64_t redelivered;
+    void *owner_;         /* private */
+} evs_group_info_t;
+
+typedef struct {
+    evs_group_info_t *groups; /* count groups */
+    size_t count;
+    void *owner_;             /* private */
+} evs_group_list_t;
+
+/* Creates a group. Returns 0, or -EINVAL (no name or stream, too many
+ * types), EVS_EGROUP_EXISTS, EVS_EBAD_REQUEST, and the errors of any
+ * blocking call (EVS_ETIMEDOUT, EVS_ECLOSED, EVS_EPROTOCOL, EVS_EDEADLOCK). */
+int evs_group_create(evs_conn_t *conn, const evs_group_settings_t *settings);
+
+/* Changes a group's strategy, timeouts, limits and filter (settings->name
+ * names it; stream, from and from_end are ignored). Returns 0, or -EINVAL,
+ * EVS_EGROUP_NOT_FOUND, EVS_EBAD_REQUEST, and the errors of any blocking
+ * call. */
+int evs_group_update(evs_conn_t *conn, const evs_group_settings_t *settings);
+
+/* Deletes a group (its consumers are dropped). Returns 0, or -EINVAL,
+ * EVS_EGROUP_NOT_FOUND, and the errors of any blocking call. */
+int evs_group_delete(evs_conn_t *conn, const char *name);
+
+/* Describes a group. The caller frees *out with evs_group_info_free(); on
+ * failure *out is zeroed. Returns 0, or -EINVAL, EVS_EGROUP_NOT_FOUND,
+ * -ENOMEM, and the errors of any blocking call. */
+int evs_group_info(evs_conn_t *conn, const char *name, evs_group_info_t *out);
+
+/* Frees what evs_group_info() put in *info and zeroes it. NULL is a no-op. */
+void evs_group_info_free(evs_group_info_t *info);
+
+/* Describes every group. The caller frees *out with evs_group_list_free().
+ * Returns 0, or -ENOMEM and the errors of any blocking call. */
+int evs_group_list(evs_conn_t *conn, evs_group_list_t *out);
+
+/* Frees what evs_group_list() put in *list and zeroes it. NULL is a no-op. */
+void evs_group_list_free(evs_group_list_t *list);
+
+/* Delivers the group's parked events to its consumers again. Returns 0, or
+ * -EINVAL, EVS_EGROUP_NOT_FOUND, and the errors of any blocking call. */
+int evs_group_replay_parked(evs_conn_t *conn, const char *name);
+
+/* ---- group consumers ---- */
+
+/* A consumer joins a group over a connection of its own and pulls events
+ * with evs_consumer_next(), as a subscription does (same reasons, same
+ * bounded memory: at most max_inflight events are outstanding). When the
+ * connection fails or the server drops the consumer, evs_consumer_next()
+ * rejoins the group with the same backoff as a subscription. The events
+ * that were in flight then go to other consumers (or to this one again):
+ * delivery is at least once, an event may come more than once, and an ack
+ * for an event delivered before the reconnection may be refused or ignored
+ * (it is counted, not returned: see evs_consumer_stats_t).
+ *
+ * Acks and nacks are sent at once and not waited for (the server answers
+ * each; evs_consumer_next() reads the answers). A refused one is counted in
+ * ack_errors with its error kept in last_ack_error; the event is then
+ * delivered again after its timeout.
+ *
+ * Threads: evs_consumer_next() is called by one thread at a time;
+ * evs_consumer_ack() and evs_consumer_nack() may be called from any thread,
+ * also while evs_consumer_next() waits (so workers can ack); evs_consumer_close()
+ * only when no other call runs. */
+
+typedef struct evs_consumer evs_consumer_t;
+
+typedef enum {
+    EVS_NACK_RETRY = 0, /* deliver it again (retry_count + 1; parked after max_retries) */
+    EVS_NACK_PARK = 1,  /* park it in "$parked-<name>" now */
+    EVS_NACK_SKIP = 2,  /* drop it: treat as done */
+} evs_nack_action_t;
+
+/* One event from evs_consumer_next(). event's pointers stay valid until the
+ * next evs_consumer_next() or evs_consumer_close(). */
+typedef struct {
+    evs_recorded_event_t event;
+    uint32_t retry_count; /* 0 on the first delivery */
+} evs_group_event_t;
+
+typedef struct {
+    uint64_t events_delivered; /* events returned by evs_consumer_next() */
+    uint64_t acks_sent;        /* ack and nack requests sent */
+    uint64_t acks_done;        /* ...and answered with success */
+    uint64_t ack_errors;       /* ...and refused */
+    int last_ack_error;
+    uint64_t rejoins;          /* successful rejoins after a failure */
+    int last_error;            /* why the connection last failed (0: never) */
+    char last_error_msg[EVS_MESSAGE_BYTES_MAX];
+} evs_consumer_stats_t;
+
+#define EVS_NACK_REASON_BYTES_MAX 1024u
+
+/* Connects (opts NULL: all defaults) and joins the group name with at most
+ * max_inflight unacked events (0: the group's setting). The first
+ * connection is not retried. Returns 0 and *out (free it with
+ * evs_consumer_close()), or: -EINVAL, the errors of evs_connect(),
+ * EVS_EGROUP_NOT_FOUND, another server error, EVS_ETIMEDOUT, EVS_ECLOSED,
+ * EVS_EPROTOCOL, -ENOMEM. */
+int evs_group_join(const evs_options_t *opts, const char *name, uint32_t max_inflight,
+                   evs_consumer_t **out);
+
+/* Waits up to timeout_ms (0: do not wait; -1: no bound) for the next event.
+ * Returns 0, EVS_ETIMEDOUT (nothing yet; also while rejoining), or the error
+ * that ended the consumer (EVS_EGROUP_NOT_FOUND when the group was deleted,
+ * another server refusal on rejoining, -ENOMEM), which every later call
+ * returns too. */
+int evs_consumer_next(evs_consumer_t *c, int timeout_ms, evs_group_event_t *ev);
+
+/* Acks the event at position: it is done. Returns 0 (sent), or EVS_ECLOSED
+ * (the connection is down: the event will be delivered again), EVS_ETIMEDOUT
+ * (the send did not finish within io_timeout_ms; the connection is then
+ * reset), -ENOMEM. */
+int evs_consumer_ack(evs_consumer_t *c, uint64_t position);
+
+/* Nacks the event at position with action; reason (may be NULL; at most
+ * EVS_NACK_REASON_BYTES_MAX bytes) is kept with a parked event. Returns as
+ * evs_consumer_ack(), or -EINVAL (bad action or reason). */
+int evs_consumer_nack(evs_consumer_t *c, uint64_t position, evs_nack_action_t action,
+                      const char *reason);
+
+/* Copies the consumer's counters into *out. Thread-safe. */
+void evs_consumer_stats(evs_consumer_t *c, evs_consumer_stats_t *out);
+
+/* Leaves the group (Unsubscribe, best effort, not waiting for the answer),
+ * closes the connection and frees c. Unacked events go to other consumers.
+ * NULL is a no-op. */
+void evs_consumer_close(evs_consumer_t *c);
 
 #ifdef __cplusplus
 }

@@ -6,25 +6,32 @@
 #include <stdlib.h>
 #include <string.h>
 
+bool filter_fill(Evstore__V1__EventFilter *filter, const char *const *types, size_t type_count,
+                 const char *type_prefix)
+{
+    evstore__v1__event_filter__init(filter);
+    if (!type_count && !(type_prefix && type_prefix[0]))
+        return false;
+    filter->n_types = type_count;
+    filter->types = (char **)types;
+    filter->type_prefix = (char *)(type_prefix ? type_prefix : "");
+    return true;
+}
+
 static void read_request_fill(Evstore__V1__ReadRequest *rr, Evstore__V1__EventFilter *filter,
                               const evs_read_t *req)
 {
     evstore__v1__read_request__init(rr);
-    evstore__v1__event_filter__init(filter);
     rr->stream = (char *)req->stream;
     rr->from = req->from;
     rr->from_end = req->from_end;
     rr->backwards = req->backwards || req->from_end;
     rr->max_count = req->max_count;
-    if (req->type_count || (req->type_prefix && req->type_prefix[0])) {
-        filter->n_types = req->type_count;
-        filter->types = (char **)req->types;
-        filter->type_prefix = (char *)(req->type_prefix ? req->type_prefix : "");
+    if (filter_fill(filter, req->types, req->type_count, req->type_prefix))
         rr->filter = filter;
-    }
 }
 
-static void event_take(evs_recorded_event_t *out, const Evstore__V1__RecordedEvent *e)
+void event_from_wire(evs_recorded_event_t *out, const Evstore__V1__RecordedEvent *e)
 {
     out->position = e->position;
     out->version = e->version;
@@ -51,7 +58,7 @@ static int read_result_take(envelope_t *env, evs_read_result_t *res)
         }
     }
     for (size_t i = 0; i < rr->n_events; i++)
-        event_take(&res->events[i], rr->events[i]);
+        event_from_wire(&res->events[i], rr->events[i]);
     res->count = rr->n_events;
     res->next = rr->next;
     res->end = rr->end;

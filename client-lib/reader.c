@@ -12,12 +12,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* Receive buffer: bytes [start, len) are received and not yet dispatched. */
-typedef struct {
-    uint8_t *data;
-    size_t cap, start, len;
-} rbuf_t;
-
 /* Runs one async callback with conn->lock released; busy counts it so that
  * evs_flush() returns only after it. Caller holds conn->lock. */
 static void callback_run_locked(evs_conn_t *conn, evs_append_cb cb, void *ctx, int status,
@@ -105,27 +99,6 @@ static int dispatch(evs_conn_t *conn, envelope_t *env)
     }
     pthread_mutex_unlock(&conn->lock);
     frame_free(env);
-    return 0;
-}
-
-/* Makes room for at least want more bytes after len, compacting first. */
-static int rbuf_reserve(rbuf_t *rb, size_t want)
-{
-    if (rb->start > 0) {
-        memmove(rb->data, rb->data + rb->start, rb->len - rb->start);
-        rb->len -= rb->start;
-        rb->start = 0;
-    }
-    if (rb->cap - rb->len >= want)
-        return 0;
-    size_t cap = rb->cap ? rb->cap : CLIENT_RECV_CHUNK_BYTES;
-    while (cap - rb->len < want)
-        cap *= 2;
-    uint8_t *p = realloc(rb->data, cap);
-    if (!p)
-        return -ENOMEM;
-    rb->data = p;
-    rb->cap = cap;
     return 0;
 }
 

@@ -1,5 +1,6 @@
 /* sock.c -- TCP with deadlines: connect, send a whole buffer, receive one
- * frame (for the handshake, before the reader thread exists). */
+ * frame (for the handshake, before the reader thread exists); receive
+ * buffers. */
 #include "client_int.h"
 
 #include <errno.h>
@@ -180,4 +181,30 @@ int sock_recv_frame(int fd, uint32_t frame_bytes_max, uint64_t deadline_ns, enve
 out_free_body:
     free(body);
     return err;
+}
+
+int rbuf_reserve(rbuf_t *rb, size_t want)
+{
+    if (rb->start > 0) {
+        memmove(rb->data, rb->data + rb->start, rb->len - rb->start);
+        rb->len -= rb->start;
+        rb->start = 0;
+    }
+    if (rb->cap - rb->len >= want)
+        return 0;
+    size_t cap = rb->cap ? rb->cap : CLIENT_RECV_CHUNK_BYTES;
+    while (cap - rb->len < want)
+        cap *= 2;
+    uint8_t *p = realloc(rb->data, cap);
+    if (!p)
+        return -ENOMEM;
+    rb->data = p;
+    rb->cap = cap;
+    return 0;
+}
+
+void rbuf_free(rbuf_t *rb)
+{
+    free(rb->data);
+    memset(rb, 0, sizeof *rb);
 }

@@ -317,6 +317,12 @@ static int encode_batch(log_t *log, const log_append_t *req, const resolved_t *r
     *offset_out = seg->write_offset;
     *checksum_out = h.header_checksum;
     seg->write_offset += used;
+    /* The next segment is written out while this one fills its second half:
+     * early enough to be ready, late enough not to compete with a fresh start. */
+    if (log->worker && !seg->next_asked && seg->write_offset > seg->size / 2) {
+        seg->next_asked = true;
+        worker_want_prepared(log->worker);
+    }
     return 0;
 }
 

@@ -230,6 +230,7 @@ typedef struct {
     uint64_t builder_count, builder_cap;
     bool sealed;
     bool fresh;              /* header and directory entry not yet known durable */
+    bool next_asked;         /* the next segment's preparation was asked for */
     bool indexed;            /* its .idx file is written and current */
 } segment_t;
 
@@ -253,9 +254,13 @@ typedef struct log_worker_s log_worker_t;
 int worker_start(log_worker_t **out, const char *dir, uint64_t segment_bytes, bool prepare);
 void worker_stop(log_worker_t *w);
 /* Takes the prepared segment file if one is ready: returns its fd (renamed
- * to path) or -1 when none is ready. Asks for the next one either way. */
+ * to path) or -1 when none is ready. */
 int worker_take_prepared(log_worker_t *w, const char *path);
-/* Waits until a prepared segment is ready (or preparing has failed). */
+/* Asks for the next segment to be prepared (a no-op if one is ready or
+ * being prepared, or preparing is off). */
+void worker_want_prepared(log_worker_t *w);
+/* Asks for a prepared segment and waits until it is ready (or preparing has
+ * failed). */
 void worker_wait_prepared(log_worker_t *w);
 /* Queues writing of a sealed segment's index; the worker owns nothing of s,
  * which must stay alive and unchanged until worker_index_done(). */

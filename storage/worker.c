@@ -145,7 +145,7 @@ int worker_start(log_worker_t **out, const char *dir, uint64_t segment_bytes, bo
     }
     w->segment_bytes = segment_bytes;
     w->prepare = prepare;
-    w->want_prepared = prepare;
+    w->want_prepared = false; /* asked for by worker_want_prepared() */
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     /* A preparation cut short is made anew; a finished one of the right size
@@ -198,14 +198,24 @@ int worker_take_prepared(log_worker_t *w, const char *path)
             fd = open(path, O_RDWR | O_CLOEXEC);
         w->prepared = false;
     }
-    w->want_prepared = w->prepare;
-    pthread_cond_broadcast(&w->cv);
+    w->want_prepared = false;
     pthread_mutex_unlock(&w->mu);
     return fd;
 }
 
+void worker_want_prepared(log_worker_t *w)
+{
+    pthread_mutex_lock(&w->mu);
+    if (w->prepare && !w->want_prepared && !w->prepared) {
+        w->want_prepared = true;
+        pthread_cond_broadcast(&w->cv);
+    }
+    pthread_mutex_unlock(&w->mu);
+}
+
 void worker_wait_prepared(log_worker_t *w)
 {
+    worker_want_prepared(w);
     pthread_mutex_lock(&w->mu);
     while (w->want_prepared && !w->prepared)
         pthread_cond_wait(&w->cv, &w->mu);

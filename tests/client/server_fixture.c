@@ -121,7 +121,7 @@ static void child_exec(const char *path, int out_fd, const test_server_t *srv)
     argv[n++] = "--data";
     argv[n++] = srv->data_dir;
     argv[n++] = "--listen";
-    argv[n++] = "127.0.0.1:0";
+    argv[n++] = srv->listen[0] ? srv->listen : "127.0.0.1:0";
     argv[n++] = "--metrics";
     argv[n++] = "127.0.0.1:0";
     for (int i = 0; srv->extra[i] && i < TEST_SERVER_ARGS_MAX - 1; i++)
@@ -175,7 +175,22 @@ int test_server_restart(test_server_t *srv)
 {
     if (srv->pid)
         test_server_stop(srv);
+    srv->listen[0] = '\0';
     return spawn(srv);
+}
+
+int test_server_restart_same_port(test_server_t *srv)
+{
+    if (srv->pid)
+        test_server_stop(srv);
+    snprintf(srv->listen, sizeof srv->listen, "127.0.0.1:%u", (unsigned)srv->port);
+    /* After SIGKILL the kernel tears the dead server's io_uring down in the
+     * background, and the listening socket lives until then: retry. */
+    int64_t deadline = now_ms() + TEST_SERVER_REBIND_MS_MAX;
+    int rc;
+    while ((rc = spawn(srv)) != 0 && now_ms() < deadline)
+        usleep(50000);
+    return rc;
 }
 
 /* Waits for the child. */

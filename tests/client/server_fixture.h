@@ -22,6 +22,7 @@
 #define TEST_SERVER_READY_MS_MAX 20000 /* start-up bound */
 #define TEST_SERVER_STOP_MS_MAX 20000  /* SIGTERM, then SIGKILL after this */
 #define TEST_SERVER_ARGS_MAX 32
+#define TEST_SERVER_REBIND_MS_MAX 5000 /* same-port restart: retries while the port is busy */
 
 typedef struct {
     pid_t pid;                 /* 0 when not running */
@@ -30,6 +31,7 @@ typedef struct {
     char data_dir[PATH_MAX];   /* kept across stop/start, removed by destroy */
     char stdout_path[PATH_MAX + 8]; /* the server's stdout */
     const char *extra[TEST_SERVER_ARGS_MAX]; /* extra flags, NULL-terminated */
+    char listen[32];           /* --listen of the next start ("127.0.0.1:0": any port) */
 } test_server_t;
 
 /* Returns the path of the evstored binary, or NULL when none is known. */
@@ -43,6 +45,13 @@ int test_server_start(test_server_t *srv, const char *const *extra_args);
 /* Starts evstored again on the same data directory and flags (after
  * test_server_stop() or test_server_kill()); the port changes. */
 int test_server_restart(test_server_t *srv);
+
+/* As test_server_restart(), but on the port it had: clients that reconnect
+ * to host:port (subscriptions, group consumers) find it again. evstored
+ * sets SO_REUSEADDR, so connections in TIME_WAIT do not block the bind;
+ * after a kill the port may stay busy a moment (io_uring teardown), so the
+ * start is retried for up to TEST_SERVER_REBIND_MS_MAX. */
+int test_server_restart_same_port(test_server_t *srv);
 
 /* SIGTERM, waits for exit (SIGKILL after TEST_SERVER_STOP_MS_MAX). Returns
  * the exit status as waitpid() gives it, or -1. */

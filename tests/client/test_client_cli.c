@@ -1,7 +1,8 @@
 /* test_client_cli.c -- the evstore program against a real evstored:
  * append from arguments, JSON lines and text lines; read as text and JSON
- * (streams, categories, $all, filters, paging); streams, stats, ping; exit
- * codes and the EVSTORE_HOST/EVSTORE_PORT environment. */
+ * (streams, categories, $all, filters, paging); streams, stats, ping; tail
+ * and the group commands; exit codes and the EVSTORE_HOST/EVSTORE_PORT
+ * environment. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -273,6 +274,115 @@ START_TEST(no_server_exits_3)
 }
 END_TEST
 
+START_TEST(tail_prints_stored_events_then_stops_on_count_or_silence)
+{
+    char cat[64], s[96], target[96];
+    uniq("tailcat", cat);
+    snprintf(s, sizeof s, "%s-1", cat);
+    snprintf(target, sizeof target, "$ce-%s", cat);
+    cli(&R, NULL, "append", s, "--type", "Greeting", "hello", "world", "again", NULL);
+    ck_cli_ok(&R);
+    cli(&R, NULL, "tail", s, "--count", "2", NULL);
+    ck_cli_ok(&R);
+    ck_assert_uint_eq(lines(R.out), 2);
+    ck_assert_ptr_nonnull(strstr(R.out, "@0 Greeting hello\n"));
+    ck_assert_ptr_nonnull(strstr(R.out, "@1 Greeting world\n"));
+    cli(&R, NULL, "tail", target, "--from", "0", "--timeout-ms", "300", "--json", NULL);
+    ck_cli_ok(&R);
+    ck_assert_uint_eq(lines(R.out), 3);
+    ck_assert_ptr_nonnull(strstr(R.out, "\"data\":\"again\""));
+    ck_assert_ptr_nonnull(strstr(R.err, "caught up"));
+    cli(&R, NULL, "tail", s, "--from-end", "--timeout-ms", "300", NULL);
+    ck_cli_ok(&R);
+    ck_assert_uint_eq(lines(R.out), 0);
+    cli(&R, NULL, "tail", "$all", "--type", "Greeting", "--prefix", cat, "--timeout-ms", "300",
+        NULL);
+    ck_cli_ok(&R);
+    ck_assert_uint_eq(lines(R.out), 3);
+    cli(&R, NULL, "tail", s, "--from", "1", "--from-end", NULL);
+    ck_assert_int_eq(R.status, 2);
+    cli(&R, NULL, "tail", NULL);
+    ck_assert_int_eq(R.status, 2);
+}
+END_TEST
+
+START_TEST(group_commands_create_list_info_update_consume_delete)
+{
+    char g[64], cat[64], s[96], target[96], parked[96];
+    uniq("cligrp-", g);
+    uniq("cgcat", cat);
+    snprintf(s, sizeof s, "%s-1", cat);
+    snprintf(target, sizeof target, "$ce-%s", cat);
+    snprintf(parked, sizeof parked, "$parked-%s", g);
+    cli(&R, NULL, "append", s, "--type", "Job", "a", "b", "c", "d", NULL);
+    ck_cli_ok(&R);
+    cli(&R, NULL, "group", "create", g, "--stream", target, "--from", "0", "--max-retries", "4",
+        "--ack-timeout-ms", "5000", NULL);
+    ck_cli_ok(&R);
+    cli(&R, NULL, "group", "create", g, "--stream", target, NULL);
+    ck_assert_int_eq(R.status, 1);
+    cli(&R, NULL, "group", "list", NULL);
+    ck_cli_ok(&R);
+    ck_assert_ptr_nonnull(strstr(R.out, g));
+    cli(&R, NULL, "group", "update", g, "--strategy", "pinned", "--max-retries", "6", NULL);
+    ck_cli_ok(&R);
+    cli(&R, NULL, "group", "info", g, NULL);
+    ck_cli_ok(&R);
+    ck_assert_ptr_nonnull(strstr(R.out, "strategy: pinned\n"));
+    ck_assert_ptr_nonnull(strstr(R.out, "max_retries: 6\n"));
+    ck_assert_ptr_nonnull(strstr(R.out, "ack_timeout_ms: 5000\n")); /* kept by update */
+    cli(&R, NULL, "group", "consume", g, "--count", "2", "--json", NULL);
+    ck_cli_ok(&R);
+    ck_assert_uint_eq(lines(R.out), 2);
+    ck_assert_ptr_nonnull(strstr(R.out, "\"retry_count\":0"));
+    cli(&R, NULL, "group", "consume", g, "--count", "2", "--nack-park", NULL);
+    ck_cli_ok(&R);
+    ck_assert_uint_eq(lines(R.out), 2);
+    cli(&R, NULL, "read", parked, NULL);
+    ck_cli_ok(&R);
+    ck_assert_uint_eq(lines(R.out), 2);
+    cli(&R, NULL, "group", "info", g, "--json", NULL);
+    ck_cli_ok(&R);
+    ck_assert_ptr_nonnull(strstr(R.out, "\"parked\":2"));
+    cli(&R, NULL, "group", "replay-parked", g, NULL);
+    ck_cli_ok(&R);
+    cli(&R, NULL, "group", "consume", g, "--count", "2", "--ack", "--timeout-ms", "5000", NULL);
+    ck_cli_ok(&R);
+    ck_assert_uint_eq(lines(R.out), 2);
+    cli(&R, NULL, "group", "consume", g, "--timeout-ms", "300", NULL);
+    ck_cli_ok(&R);
+    ck_assert_uint_eq(lines(R.out), 0);
+    cli(&R, NULL, "group", "delete", g, NULL);
+    ck_cli_ok(&R);
+    cli(&R, NULL, "group", "delete", g, NULL);
+    ck_assert_int_eq(R.status, 1);
+    cli(&R, NULL, "group", "info", g, NULL);
+    ck_assert_int_eq(R.status, 1);
+    ck_assert_ptr_nonnull(strstr(R.err, "not found"));
+    cli(&R, NULL, "group", "consume", g, "--count", "1", NULL);
+    ck_assert_int_eq(R.status, 1);
+    cli(&R, NULL, "group", "create", g, NULL); /* no --stream */
+    ck_assert_int_eq(R.status, 2);
+    cli(&R, NULL, "group", "update", g, "--stream", "x", NULL);
+    ck_assert_int_eq(R.status, 2);
+    cli(&R, NULL, "group", "frobnicate", NULL);
+    ck_assert_int_eq(R.status, 2);
+    const char *helps[][2] = { { "tail", NULL },      { "group", NULL },
+                               { "group", "create" }, { "group", "update" },
+                               { "group", "info" },   { "group", "list" },
+                               { "group", "consume" }, { "group", "delete" },
+                               { "group", "replay-parked" } };
+    for (size_t i = 0; i < sizeof helps / sizeof helps[0]; i++) {
+        if (helps[i][1])
+            cli(&R, NULL, helps[i][0], helps[i][1], "--help", NULL);
+        else
+            cli(&R, NULL, helps[i][0], "--help", NULL);
+        ck_cli_ok(&R);
+        ck_assert_ptr_nonnull(strstr(R.out, "usage: evstore"));
+    }
+}
+END_TEST
+
 static Suite *cli_suite(void)
 {
     Suite *s = suite_create("client_cli");
@@ -290,6 +400,8 @@ static Suite *cli_suite(void)
     tcase_add_test(tc, streams_stats_and_ping);
     tcase_add_test(tc, usage_errors_exit_2_and_help_exits_0);
     tcase_add_test(tc, no_server_exits_3);
+    tcase_add_test(tc, tail_prints_stored_events_then_stops_on_count_or_silence);
+    tcase_add_test(tc, group_commands_create_list_info_update_consume_delete);
     suite_add_tcase(s, tc);
     return s;
 }

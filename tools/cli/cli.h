@@ -39,11 +39,27 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /* Parses a decimal integer in [min, max]. Returns 0 or -1. */
 int cli_parse_i64(const char *text, int64_t min, int64_t max, int64_t *out);
 
+/* Prints one event on stdout: "POSITION STREAM@VERSION TYPE DATA", or a
+ * JSON object (data and metadata as JSON when they parse, else strings, else
+ * "<key>_hex"). retry_count >= 0 (group deliveries) is added as JSON
+ * "retry_count", and in text as " (retry N)" when above 0. */
+void cli_event_print(const evs_recorded_event_t *e, bool json, int64_t retry_count);
+
+/* The global options as client options (host, port, timeouts). */
+void cli_options(const cli_global_t *g, evs_options_t *o);
+
+/* Set by SIGINT/SIGTERM once cli_signals_catch() ran: long-running commands
+ * (tail, group consume) stop cleanly. */
+extern volatile int cli_stop;
+void cli_signals_catch(void);
+
 /* The commands: argv[0] is the command's name. Each returns an exit code. */
 int cmd_append(const cli_global_t *g, int argc, char **argv);
 int cmd_read(const cli_global_t *g, int argc, char **argv);
 int cmd_streams(const cli_global_t *g, int argc, char **argv);
 int cmd_stats(const cli_global_t *g, int argc, char **argv);
 int cmd_ping(const cli_global_t *g, int argc, char **argv);
+int cmd_tail(const cli_global_t *g, int argc, char **argv);
+int cmd_group(const cli_global_t *g, int argc, char **argv);
 
 #endif

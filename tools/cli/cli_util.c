@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,17 +37,40 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
     return CLI_EUSAGE;
 }
 
+volatile int cli_stop;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    cli_stop = 1;
+}
+
+void cli_signals_catch(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+void cli_options(const cli_global_t *g, evs_options_t *o)
+{
+    evs_options_default(o);
+    o->host = g->host;
+    o->port = g->port;
+    o->client_name = "evstore-cli";
+    if (g->timeout_ms > 0) {
+        o->connect_timeout_ms = g->timeout_ms;
+        o->io_timeout_ms = g->timeout_ms;
+    }
+}
+
 evs_conn_t *cli_connect(const cli_global_t *g, int *code)
 {
     evs_options_t o;
-    evs_options_default(&o);
-    o.host = g->host;
-    o.port = g->port;
-    o.client_name = "evstore-cli";
-    if (g->timeout_ms > 0) {
-        o.connect_timeout_ms = g->timeout_ms;
-        o.io_timeout_ms = g->timeout_ms;
-    }
+    cli_options(g, &o);
     evs_conn_t *conn = NULL;
     int err = evs_connect(&o, &conn);
     if (err) {

@@ -36,7 +36,8 @@ typedef struct {
 
 static const command_t commands[] = {
     { "append", cmd_append }, { "read", cmd_read }, { "streams", cmd_streams },
-    { "stats", cmd_stats },   { "ping", cmd_ping },
+    { "stats", cmd_stats },   { "ping", cmd_ping },       { "tail", cmd_tail },
+    { "group", cmd_group },
 };
 
 /* Defaults from the environment. Returns 0 or a usage error. */
