@@ -11,7 +11,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static uint64_t op_data(void *p, int op) { return (uint64_t)(uintptr_t)p | (uint64_t)op; }
 
 conn_t *conn_new(server_t *s, int fd)
 {
@@ -102,8 +101,15 @@ void conn_send(conn_t *c, const envelope_t *env)
         return;
     size_t n = frame_size(env);
     size_t queued = conn_queued_bytes(c);
-    if (n - FRAME_HEADER_BYTES > c->srv->cfg.frame_bytes_max ||
-        queued + n > c->srv->cfg.output_bytes_max) {
+    if (n - FRAME_HEADER_BYTES > c->srv->cfg.frame_bytes_max &&
+        env->body_case != EVSTORE__V1__ENVELOPE__BODY_ERROR) {
+        /* An answer over the frame limit (a huge group list, say) is refused
+         * as such; the connection goes on. */
+        conn_send_error(c, env->correlation_id, EVSTORE__V1__ERROR_CODE__TOO_LARGE,
+                        "the answer would be larger than the server's frame_bytes_max", 0, 0);
+        return;
+    }
+    if (queued + n > c->srv->cfg.output_bytes_max) {
         server_log(c->srv, "conn %llu (%s): %zu bytes of answers queued, over the limit: "
                    "disconnected", (unsigned long long)c->id, c->peer, queued + n);
         conn_kill(c);

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <endian.h>
 #include <time.h>
 
 #define GROUP_ACK_TIMEOUT_MS_DEFAULT 30000u
@@ -30,6 +31,11 @@
 #define GROUP_CHECKPOINT_EVENTS 1000u   /* write the checkpoint after this many done */
 #define GROUP_CHECKPOINT_MS 1000u       /* ...or this long after the last one */
 #define GROUP_NAME_BYTES_MAX 200u
+#define GROUP_SCAN_NS 5000000ull         /* timeouts and retries are looked for this often */
+#define GROUP_REASON_BYTES_MAX 1024u     /* a nack's reason kept in the dead letter */
+#define GROUP_REPLAYS_MAX 65536u         /* parked events queued by one replay */
+#define GROUP_SETTINGS_EVERY 1000u       /* checkpoints between rewrites of the settings,
+                                            so a restart reads few events to find them */
 #define GROUPS_MAX 1000u
 
 #define GROUP_STREAM_PREFIX "$group-"
@@ -46,6 +52,7 @@ typedef struct {
     consumer_t *consumer;   /* while in flight */
     uint32_t retries;
     msg_state_t state;
+    uint64_t parked_version;  /* a replay: its version in $parked-<name> (+1; 0: not a replay) */
 } msg_t;
 
 struct consumer_s {
@@ -53,6 +60,7 @@ struct consumer_s {
     conn_t *conn;
     uint64_t corr;
     uint32_t max_inflight, inflight;
+    uint32_t requested;      /* the limit it asked for (0: the group's) */
     events_t batch;          /* events to send this turn */
     uint32_t *retries;       /* retry count of each event in batch */
     consumer_t *next;
@@ -73,22 +81,15 @@ struct group_s {
     msg_t *replays;           /* parked events being delivered again (any order) */
     uint32_t replay_count, replay_cap;
     uint64_t replay_from;     /* version of $parked-<name> replayed up to */
-    uint32_t retry_waiting;   /* messages in MSG_RETRY */
+    uint64_t scan_ns;         /* last scan for timeouts and retries */
     consumer_t *consumers;
     uint32_t consumer_count, rr;
     uint64_t checkpoint_written, done_since_checkpoint, checkpoint_ns;
-    uint64_t delivered, acked, redelivered, parked;
+    uint64_t delivered, acked, redelivered, parked, checkpoints;
     uint32_t appends_pending; /* park/checkpoint appends holding the group */
     bool deleted;
     group_t *next_group;
 };
-
-static uint64_t now_mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static msg_t *ring_at(const group_t *g, uint64_t i)
 {
@@ -169,7 +170,7 @@ static group_t *group_new(const Evstore__V1__GroupSettings *m, uint64_t start)
     g->by_version = strcmp(g->stream, "$all") != 0 && strncmp(g->stream, "$ce-", 4) != 0;
     g->next = start;
     g->checkpoint_written = start;
-    g->checkpoint_ns = now_mono_ns();
+    g->checkpoint_ns = server_now_ns();
     return g;
 }
 
@@ -203,18 +204,56 @@ static void settings_of(const group_t *g, Evstore__V1__GroupSettings *m,
 
 /* ---- appends to the group's system streams ---- */
 
+typedef enum { GAPPEND_PLAIN, GAPPEND_CREATE, GAPPEND_DELETE, GAPPEND_PARK } gappend_kind_t;
+
 typedef struct {
     server_t *srv;
-    group_t *g;           /* NULL once the group is gone */
+    group_t *g;           /* the group it is for */
     conn_t *conn;         /* answer Done to it, or NULL */
     uint64_t corr;
+    gappend_kind_t kind;
     uint64_t park_position; /* a park: the event now done */
 } gappend_t;
+
+static void group_unlink(server_t *srv, group_t *g);
+static void group_drop(server_t *srv, group_t *g, const char *reason);
+static void consumer_free(group_t *g, consumer_t *k, const char *reason);
+static int64_t parked_count(server_t *srv, const group_t *g);
+
+/* A park became durable (or failed: then the event waits to be retried). */
+static void park_done(gappend_t *a, int status)
+{
+    group_t *g = a->g;
+    msg_t *m = NULL;
+    for (uint64_t i = 0; i < g->ring_count && !m; i++)
+        if (ring_at(g, i)->position == a->park_position && ring_at(g, i)->state == MSG_PARKING)
+            m = ring_at(g, i);
+    for (uint32_t i = 0; i < g->replay_count && !m; i++)
+        if (g->replays[i].position == a->park_position && g->replays[i].state == MSG_PARKING)
+            m = &g->replays[i];
+    if (!m)
+        return;
+    if (status == 0) {
+        m->state = MSG_DONE;
+        g->parked++;
+        return;
+    }
+    server_log(a->srv, "group %s: parking position %llu: %s (will retry)", g->name,
+               (unsigned long long)a->park_position, log_strerror(status));
+    m->state = MSG_RETRY;
+}
 
 static void gappend_done(void *ctx, const log_append_result_t *res)
 {
     gappend_t *a = ctx;
     group_t *g = a->g;
+    g->appends_pending--;
+    if (a->kind == GAPPEND_PARK)
+        park_done(a, res->status);
+    else if (a->kind == GAPPEND_CREATE && res->status != 0 && !g->deleted)
+        group_drop(a->srv, g, "group could not be created"); /* memory follows the disk */
+    else if (a->kind == GAPPEND_DELETE && res->status == 0 && !g->deleted)
+        group_drop(a->srv, g, "group deleted");
     if (a->conn) {
         if (res->status)
             conn_send_error(a->conn, a->corr, error_code_of(res->status),
@@ -224,44 +263,27 @@ static void gappend_done(void *ctx, const log_append_result_t *res)
                       &(Evstore__V1__Done)EVSTORE__V1__DONE__INIT);
         conn_release(a->conn);
     }
-    if (g) {
-        g->appends_pending--;
-        if (a->park_position != UINT64_MAX && res->status == 0) {
-            g->parked++;
-            for (uint64_t i = 0; i < g->ring_count; i++)
-                if (ring_at(g, i)->position == a->park_position && ring_at(g, i)->state == MSG_PARKING)
-                    ring_at(g, i)->state = MSG_DONE;
-            for (uint32_t i = 0; i < g->replay_count; i++)
-                if (g->replays[i].position == a->park_position)
-                    g->replays[i].state = MSG_DONE;
-        } else if (a->park_position != UINT64_MAX) {
-            server_log(a->srv, "group %s: parking position %llu: %s (will retry)", g->name,
-                       (unsigned long long)a->park_position, log_strerror(res->status));
-            for (uint64_t i = 0; i < g->ring_count; i++)
-                if (ring_at(g, i)->position == a->park_position)
-                    ring_at(g, i)->state = MSG_RETRY, g->retry_waiting++;
-        }
-        if (g->deleted && g->appends_pending == 0)
-            group_free(g);
-    }
+    if (g->deleted && g->appends_pending == 0)
+        group_free(g);
     free(a);
 }
 
 /* Appends one event to a system stream of g; answers Done to conn when durable. */
-static int group_append(server_t *srv, group_t *g, const char *stream, const char *type,
-                        const void *data, size_t len, const uint8_t id[16], conn_t *conn,
-                        uint64_t corr, uint64_t park_position)
+static int group_append(server_t *srv, group_t *g, gappend_kind_t kind, const char *stream,
+                        const char *type, const void *data, size_t len, const uint8_t id[16],
+                        conn_t *conn, uint64_t corr, uint64_t park_position)
 {
     gappend_t *a = malloc(sizeof *a);
     if (!a)
         return -ENOMEM;
-    *a = (gappend_t){.srv = srv, .g = g, .conn = conn, .corr = corr, .park_position = park_position};
+    *a = (gappend_t){.srv = srv, .g = g, .conn = conn, .corr = corr, .kind = kind,
+                     .park_position = park_position};
     log_event_in_t ev = {.type = type, .type_len = strlen(type), .data = data, .data_len = len};
     if (id)
         memcpy(ev.id, id, 16);
     else
         for (int i = 0; i < 16; i += 8) {
-            uint64_t r = (uint64_t)rand() << 32 ^ (uint64_t)rand() ^ now_mono_ns();
+            uint64_t r = (uint64_t)rand() << 32 ^ (uint64_t)rand() ^ server_now_ns();
             memcpy(ev.id + i, &r, 8);
         }
     log_stream_append_t sa = {.stream = stream, .stream_len = strlen(stream),
@@ -272,8 +294,7 @@ static int group_append(server_t *srv, group_t *g, const char *stream, const cha
         free(a);
         return rc;
     }
-    if (g)
-        g->appends_pending++;
+    g->appends_pending++;
     if (conn)
         conn->refs++;
     return 0;
@@ -284,7 +305,8 @@ static void stream_name(char *buf, size_t cap, const char *prefix, const char *n
     snprintf(buf, cap, "%s%s", prefix, name);
 }
 
-static int group_save_settings(server_t *srv, group_t *g, conn_t *c, uint64_t corr)
+static int group_save_settings(server_t *srv, group_t *g, gappend_kind_t kind, conn_t *c,
+                               uint64_t corr)
 {
     Evstore__V1__GroupSettings m;
     Evstore__V1__EventFilter f;
@@ -296,20 +318,37 @@ static int group_save_settings(server_t *srv, group_t *g, conn_t *c, uint64_t co
     evstore__v1__group_settings__pack(&m, buf);
     char stream[GROUP_NAME_BYTES_MAX + 16];
     stream_name(stream, sizeof stream, GROUP_STREAM_PREFIX, g->name);
-    int rc = group_append(srv, g, stream, "GroupSettings", buf, n, NULL, c, corr, UINT64_MAX);
+    int rc = group_append(srv, g, kind, stream, "GroupSettings", buf, n, NULL, c, corr, UINT64_MAX);
     free(buf);
     return rc;
 }
 
+/* The version of $parked-<name> from which a restart must replay again: the
+ * oldest replayed event not yet done, or where replaying has reached. */
+static uint64_t replay_checkpoint(const group_t *g)
+{
+    uint64_t v = g->replay_from;
+    for (uint32_t i = 0; i < g->replay_count; i++)
+        if (g->replays[i].state != MSG_DONE && g->replays[i].parked_version - 1 < v)
+            v = g->replays[i].parked_version - 1;
+    return v;
+}
+
+/* Checkpoint data: little-endian u64 checkpoint key, replay_from, and the
+ * version replaying must restart from. */
 static void group_save_checkpoint(server_t *srv, group_t *g)
 {
-    uint64_t cp[2] = {group_checkpoint(g), g->replay_from};
+    uint64_t cp[3] = {htole64(group_checkpoint(g)), htole64(g->replay_from),
+                      htole64(replay_checkpoint(g))};
     char stream[GROUP_NAME_BYTES_MAX + 16];
     stream_name(stream, sizeof stream, GROUP_STREAM_PREFIX, g->name);
-    if (group_append(srv, g, stream, "Checkpoint", cp, sizeof cp, NULL, NULL, 0, UINT64_MAX) == 0) {
-        g->checkpoint_written = cp[0];
+    if (group_append(srv, g, GAPPEND_PLAIN, stream, "Checkpoint", cp, sizeof cp, NULL, NULL, 0,
+                     UINT64_MAX) == 0) {
+        g->checkpoint_written = le64toh(cp[0]);
         g->done_since_checkpoint = 0;
-        g->checkpoint_ns = now_mono_ns();
+        g->checkpoint_ns = server_now_ns();
+        if (++g->checkpoints % GROUP_SETTINGS_EVERY == 0)
+            group_save_settings(srv, g, GAPPEND_PLAIN, NULL, 0);
     }
 }
 
@@ -324,6 +363,15 @@ static uint64_t hash_name(const char *s, size_t n)
 }
 
 /* The consumer an event goes to, or NULL when the right one is full. */
+/* True if c can take one more event now: under its in-flight limit, and its
+ * batch and queued answers well under the frame and output limits. */
+static bool consumer_has_room(const consumer_t *c)
+{
+    const server_t *srv = c->conn->srv;
+    return c->inflight < c->max_inflight && c->batch.arena_len < c->batch.arena_max &&
+           conn_queued_bytes(c->conn) < srv->cfg.output_bytes_max / 4;
+}
+
 static consumer_t *choose(group_t *g, const char *stream, size_t len)
 {
     if (g->consumer_count == 0)
@@ -333,14 +381,14 @@ static consumer_t *choose(group_t *g, const char *stream, size_t len)
         consumer_t *c = g->consumers;
         while (k--)
             c = c->next;
-        return c->inflight < c->max_inflight ? c : NULL;
+        return consumer_has_room(c) ? c : NULL;
     }
     for (uint32_t i = 0; i < g->consumer_count; i++) {
         uint32_t k = (g->rr + i) % g->consumer_count;
         consumer_t *c = g->consumers;
         for (uint32_t j = 0; j < k; j++)
             c = c->next;
-        if (c->inflight < c->max_inflight) {
+        if (consumer_has_room(c)) {
             g->rr = k + 1;
             return c;
         }
@@ -379,7 +427,7 @@ static void msg_send(group_t *g, msg_t *m, consumer_t *c)
 {
     m->state = MSG_INFLIGHT;
     m->consumer = c;
-    m->deadline_ns = now_mono_ns() + (uint64_t)g->ack_timeout_ms * 1000000u;
+    m->deadline_ns = server_now_ns() + (uint64_t)g->ack_timeout_ms * 1000000u;
     c->inflight++;
 }
 
@@ -407,7 +455,6 @@ static int take_visit(void *ctx, const log_event_t *ev)
         *m = (msg_t){.key = key_of(g, ev), .position = ev->position};
         g->delivered++;
     } else {
-        g->retry_waiting -= m >= g->ring && m < g->ring + GROUP_OUTSTANDING_MAX;
         g->redelivered++;
     }
     if (consumer_add(c, ev, m->retries) != 0)
@@ -438,7 +485,6 @@ static void redeliver(server_t *srv, group_t *g, msg_t *m)
         server_log(srv, "group %s: event %llu cannot be read (%s): skipped", g->name,
                    (unsigned long long)m->position, log_strerror(rc));
         m->state = MSG_DONE;
-        g->retry_waiting -= m >= g->ring && m < g->ring + GROUP_OUTSTANDING_MAX;
     }
 }
 
@@ -446,7 +492,7 @@ static uint32_t free_capacity(const group_t *g)
 {
     uint32_t n = 0;
     for (consumer_t *c = g->consumers; c; c = c->next)
-        n += c->inflight < c->max_inflight ? c->max_inflight - c->inflight : 0;
+        n += consumer_has_room(c) ? c->max_inflight - c->inflight : 0;
     return n;
 }
 
@@ -507,30 +553,41 @@ static void msg_release(msg_t *m)
     m->consumer = NULL;
 }
 
+/* The dead letter's data: where the event is, and why. A reason that is not
+ * valid UTF-8 (or is too long) is cut or left out, so a park always fits. */
+static char *park_text(const msg_t *m, const char *reason)
+{
+    size_t n = reason ? strnlen(reason, GROUP_REASON_BYTES_MAX) : 0;
+    json_t *j = json_pack("{s:I,s:I,s:s%}", "position", (json_int_t)m->position, "key",
+                          (json_int_t)m->key, "reason", reason ? reason : "", n);
+    if (!j)
+        j = json_pack("{s:I,s:I,s:s}", "position", (json_int_t)m->position, "key",
+                      (json_int_t)m->key, "reason", "(not UTF-8)");
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    return text;
+}
+
 static void park(server_t *srv, group_t *g, msg_t *m, const char *reason)
 {
     msg_release(m);
     m->state = MSG_PARKING;
-    json_t *j = json_pack("{s:I,s:I,s:s}", "position", (json_int_t)m->position, "key",
-                          (json_int_t)m->key, "reason", reason ? reason : "");
-    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    char *text = park_text(m, reason);
     char stream[GROUP_NAME_BYTES_MAX + 16];
     stream_name(stream, sizeof stream, PARKED_STREAM_PREFIX, g->name);
-    /* The id is derived from the group and the event: a retried park of the
-     * same event is recognised and written once. */
+    /* The id is derived from the group, the event and how often it was
+     * replayed: a retried park of the same delivery is written once, a park
+     * after a replay is a new dead letter. */
     uint8_t id[16];
-    uint64_t h = hash_name(g->name, strlen(g->name));
+    uint64_t h = hash_name(g->name, strlen(g->name)) ^ (m->parked_version * 0x9e3779b97f4a7c15ull);
     memcpy(id, &h, 8);
     memcpy(id + 8, &m->position, 8);
-    int rc = text ? group_append(srv, g, stream, "Parked", text, strlen(text), id, NULL, 0,
-                                 m->position)
+    int rc = text ? group_append(srv, g, GAPPEND_PARK, stream, "Parked", text, strlen(text), id,
+                                 NULL, 0, m->position)
                   : -ENOMEM;
-    if (rc) {
+    if (rc)
         m->state = MSG_RETRY; /* try again later */
-        g->retry_waiting += m >= g->ring && m < g->ring + GROUP_OUTSTANDING_MAX;
-    }
     free(text);
-    json_decref(j);
 }
 
 static void msg_retry(server_t *srv, group_t *g, msg_t *m, const char *reason)
@@ -541,7 +598,6 @@ static void msg_retry(server_t *srv, group_t *g, msg_t *m, const char *reason)
         return;
     }
     m->state = MSG_RETRY;
-    g->retry_waiting += m >= g->ring && m < g->ring + GROUP_OUTSTANDING_MAX;
 }
 
 static void msg_done(group_t *g, msg_t *m)
@@ -564,7 +620,8 @@ static msg_t *msg_find(group_t *g, uint64_t position)
         else
             hi = mid;
     }
-    if (lo < g->ring_count && ring_at(g, lo)->position == position)
+    if (lo < g->ring_count && ring_at(g, lo)->position == position &&
+        ring_at(g, lo)->state != MSG_DONE)
         return ring_at(g, lo);
     for (uint32_t i = 0; i < g->replay_count; i++)
         if (g->replays[i].position == position && g->replays[i].state != MSG_DONE)
@@ -603,16 +660,20 @@ static void compact(group_t *g)
 
 static void group_turn(server_t *srv, group_t *g, uint64_t now)
 {
-    expire(srv, g, now);
+    bool scan = now - g->scan_ns >= GROUP_SCAN_NS;
+    if (scan) {
+        expire(srv, g, now);
+        g->scan_ns = now;
+    }
     compact(g);
     if (g->consumer_count == 0)
         goto checkpoint;
     for (consumer_t *c = g->consumers; c; c = c->next)
         events_init(&c->batch, srv->cfg.frame_bytes_max / 2, NULL);
-    for (uint32_t i = 0; i < g->replay_count && free_capacity(g) > 0; i++)
+    for (uint32_t i = 0; scan && i < g->replay_count && free_capacity(g) > 0; i++)
         if (g->replays[i].state == MSG_RETRY)
             redeliver(srv, g, &g->replays[i]);
-    for (uint64_t i = 0; g->retry_waiting > 0 && i < g->ring_count && free_capacity(g) > 0; i++)
+    for (uint64_t i = 0; scan && i < g->ring_count && free_capacity(g) > 0; i++)
         if (ring_at(g, i)->state == MSG_RETRY)
             redeliver(srv, g, ring_at(g, i));
     deliver_new(srv, g);
@@ -628,7 +689,7 @@ checkpoint:
 
 void groups_turn(server_t *srv)
 {
-    uint64_t now = now_mono_ns();
+    uint64_t now = server_now_ns();
     for (group_t *g = srv->groups; g; g = g->next_group)
         if (!g->deleted)
             group_turn(srv, g, now);
@@ -709,10 +770,18 @@ void group_create(conn_t *c, uint64_t corr, const Evstore__V1__GroupSettings *m)
         conn_send_error(c, corr, EVSTORE__V1__ERROR_CODE__BUSY, "out of memory", 0, 0);
         return;
     }
+    /* A re-created group does not inherit the dead letters of an old one. */
+    g->replay_from = (uint64_t)parked_count(srv, g);
     group_link(srv, g);
-    int rc = group_save_settings(srv, g, c, corr); /* answered once durable */
-    if (rc)
+    int rc = group_save_settings(srv, g, GAPPEND_CREATE, c, corr); /* answered once durable */
+    if (rc == 0)
+        group_save_checkpoint(srv, g); /* a restart knows replay_from from the start */
+    if (rc) {
         conn_send_error(c, corr, error_code_of(rc), log_strerror(rc), 0, 0);
+        group_drop(srv, g, NULL);
+        if (g->appends_pending == 0)
+            group_free(g);
+    }
 }
 
 void group_update(conn_t *c, uint64_t corr, const Evstore__V1__GroupSettings *m)
@@ -725,8 +794,9 @@ void group_update(conn_t *c, uint64_t corr, const Evstore__V1__GroupSettings *m)
         return;
     }
     for (consumer_t *k = g->consumers; k; k = k->next)
-        k->max_inflight = g->max_inflight;
-    int rc = group_save_settings(c->srv, g, c, corr);
+        k->max_inflight = k->requested && k->requested < g->max_inflight ? k->requested
+                                                                          : g->max_inflight;
+    int rc = group_save_settings(c->srv, g, GAPPEND_PLAIN, c, corr);
     if (rc)
         conn_send_error(c, corr, error_code_of(rc), log_strerror(rc), 0, 0);
 }
@@ -739,7 +809,6 @@ static void consumer_free(group_t *g, consumer_t *k, const char *reason)
         if (m->state == MSG_INFLIGHT && m->consumer == k) {
             m->consumer = NULL;
             m->state = MSG_RETRY;
-            g->retry_waiting++;
         }
     }
     for (uint32_t i = 0; i < g->replay_count; i++)
@@ -762,28 +831,39 @@ static void consumer_free(group_t *g, consumer_t *k, const char *reason)
     free(k);
 }
 
+/* Takes g out of the server: its consumers are dropped (told reason, if any)
+ * and it is freed once no append of its is pending. */
+static void group_drop(server_t *srv, group_t *g, const char *reason)
+{
+    while (g->consumers)
+        consumer_free(g, g->consumers, reason);
+    g->deleted = true;
+    group_unlink(srv, g);
+}
+
+static void group_unlink(server_t *srv, group_t *g)
+{
+    group_t **p = &srv->groups;
+    while (*p && *p != g)
+        p = &(*p)->next_group;
+    if (*p)
+        *p = g->next_group;
+    g->next_group = NULL;
+}
+
 void group_delete(conn_t *c, uint64_t corr, const Evstore__V1__GroupName *m)
 {
     server_t *srv = c->srv;
     group_t *g = group_or_error(c, corr, m->name);
     if (!g)
         return;
-    while (g->consumers)
-        consumer_free(g, g->consumers, "group deleted");
     char stream[GROUP_NAME_BYTES_MAX + 16];
     stream_name(stream, sizeof stream, GROUP_STREAM_PREFIX, g->name);
-    int rc = group_append(srv, NULL, stream, "GroupDeleted", "{}", 2, NULL, c, corr, UINT64_MAX);
+    /* The group goes when its deletion is durable (gappend_done). */
+    int rc = group_append(srv, g, GAPPEND_DELETE, stream, "GroupDeleted", "{}", 2, NULL, c, corr,
+                          UINT64_MAX);
     if (rc)
         conn_send_error(c, corr, error_code_of(rc), log_strerror(rc), 0, 0);
-    g->deleted = true;
-    group_t **p = &srv->groups;
-    while (*p != g)
-        p = &(*p)->next_group;
-    *p = g->next_group;
-    if (g->appends_pending == 0)
-        group_free(g);
-    else
-        g->next_group = NULL; /* freed by its last append's callback */
 }
 
 static int64_t parked_count(server_t *srv, const group_t *g)
@@ -883,6 +963,7 @@ void group_join(conn_t *c, uint64_t corr, const Evstore__V1__GroupJoin *m)
     k->g = g;
     k->conn = c;
     k->corr = corr;
+    k->requested = m->max_inflight;
     k->max_inflight = m->max_inflight && m->max_inflight < g->max_inflight ? m->max_inflight
                                                                            : g->max_inflight;
     consumer_t **p = &g->consumers; /* at the end: pinned streams keep their consumer */
@@ -903,8 +984,6 @@ void group_ack(conn_t *c, uint64_t corr, const Evstore__V1__GroupAck *m)
     for (size_t i = 0; i < m->n_positions; i++) {
         msg_t *msg = msg_find(g, m->positions[i]);
         if (msg && (msg->state == MSG_INFLIGHT || msg->state == MSG_RETRY)) {
-            if (msg->state == MSG_RETRY)
-                g->retry_waiting -= msg >= g->ring && msg < g->ring + GROUP_OUTSTANDING_MAX;
             msg_done(g, msg);
         }
     }
@@ -934,6 +1013,8 @@ void group_nack(conn_t *c, uint64_t corr, const Evstore__V1__GroupNack *m)
 static int replay_visit(void *ctx, const log_event_t *ev)
 {
     group_t *g = ctx;
+    if (g->replay_count >= GROUP_REPLAYS_MAX)
+        return 1; /* the rest on a later replay */
     json_error_t err;
     json_t *j = json_loadb(ev->data, ev->data_len, 0, &err);
     json_int_t position = -1, key = -1;
@@ -951,10 +1032,37 @@ static int replay_visit(void *ctx, const log_event_t *ev)
         }
         g->replays[g->replay_count++] = (msg_t){.key = (uint64_t)key,
                                                 .position = (uint64_t)position,
-                                                .state = MSG_RETRY};
+                                                .state = MSG_RETRY,
+                                                .parked_version = (uint64_t)ev->version + 1};
     }
     json_decref(j);
+    g->replay_from = (uint64_t)ev->version + 1; /* queued (or not a reference): done */
     return 0;
+}
+
+/* Queues the dead letters of g from replay_from up to (not including)
+ * version `until` for delivery again. 0 or a read error. */
+static int replay_range(server_t *srv, group_t *g, uint64_t until)
+{
+    char stream[GROUP_NAME_BYTES_MAX + 16];
+    stream_name(stream, sizeof stream, PARKED_STREAM_PREFIX, g->name);
+    for (;;) {
+        uint64_t before = g->replay_from;
+        if (before >= until || g->replay_count >= GROUP_REPLAYS_MAX)
+            return 0;
+        uint64_t n = until - before;
+        log_read_t req = {.stream = stream, .stream_len = strlen(stream), .from = before,
+                          .max_count = n < LOG_READ_SCAN_MAX_DEFAULT ? (uint32_t)n
+                                                                     : LOG_READ_SCAN_MAX_DEFAULT};
+        log_read_result_t res;
+        int rc = log_read(srv->log, &req, replay_visit, g, &res);
+        if (rc == LOG_ENOT_FOUND)
+            return 0;
+        if (rc)
+            return rc;
+        if (res.end || g->replay_from == before)
+            return 0; /* the end, or the visitor could take no more */
+    }
 }
 
 void group_replay_parked(conn_t *c, uint64_t corr, const Evstore__V1__GroupName *m)
@@ -963,23 +1071,10 @@ void group_replay_parked(conn_t *c, uint64_t corr, const Evstore__V1__GroupName 
     group_t *g = group_or_error(c, corr, m->name);
     if (!g)
         return;
-    char stream[GROUP_NAME_BYTES_MAX + 16];
-    stream_name(stream, sizeof stream, PARKED_STREAM_PREFIX, g->name);
-    log_read_t req = {.stream = stream, .stream_len = strlen(stream), .from = g->replay_from,
-                      .max_count = LOG_READ_SCAN_MAX_DEFAULT};
-    for (;;) {
-        log_read_result_t res;
-        int rc = log_read(srv->log, &req, replay_visit, g, &res);
-        if (rc == LOG_ENOT_FOUND)
-            break;
-        if (rc) {
-            conn_send_error(c, corr, error_code_of(rc), log_strerror(rc), 0, 0);
-            return;
-        }
-        g->replay_from = res.next;
-        if (res.end || res.count == 0)
-            break;
-        req.from = res.next;
+    int rc = replay_range(srv, g, UINT64_MAX);
+    if (rc) {
+        conn_send_error(c, corr, error_code_of(rc), log_strerror(rc), 0, 0);
+        return;
     }
     group_save_checkpoint(srv, g);
     answer_done(c, corr);
@@ -1012,22 +1107,35 @@ typedef struct {
     Evstore__V1__GroupSettings *settings;
     bool deleted;
     bool have_checkpoint;
-    uint64_t checkpoint[2];
+    uint64_t checkpoint[3]; /* key, replay_from, replay restart (format of group_save_checkpoint) */
 } loaded_t;
 
+static bool type_is(const log_event_t *ev, const char *type)
+{
+    size_t n = strlen(type);
+    return ev->type_len == n && memcmp(ev->type, type, n) == 0;
+}
+
+/* Reading a group's stream backwards: the newest checkpoint (if newer than
+ * the newest settings), then the newest settings, unless deleted first. */
 static int load_visit(void *ctx, const log_event_t *ev)
 {
     loaded_t *l = ctx;
-    if (ev->type_len == 10 && memcmp(ev->type, "Checkpoint", 10) == 0 && ev->data_len == 16 &&
-        !l->have_checkpoint && !l->settings && !l->deleted) {
-        memcpy(l->checkpoint, ev->data, 16);
+    if (type_is(ev, "Checkpoint") && !l->have_checkpoint &&
+        (ev->data_len == 16 || ev->data_len == 24)) {
+        uint64_t cp[3] = {0};
+        memcpy(cp, ev->data, ev->data_len);
+        for (int i = 0; i < 3; i++)
+            l->checkpoint[i] = le64toh(cp[i]);
+        if (ev->data_len == 16)
+            l->checkpoint[2] = l->checkpoint[1];
         l->have_checkpoint = true;
-    } else if (ev->type_len == 12 && memcmp(ev->type, "GroupDeleted", 12) == 0 && !l->settings) {
+    } else if (type_is(ev, "GroupDeleted")) {
         l->deleted = true;
         return 1;
-    } else if (ev->type_len == 13 && memcmp(ev->type, "GroupSettings", 13) == 0) {
+    } else if (type_is(ev, "GroupSettings")) {
         l->settings = evstore__v1__group_settings__unpack(NULL, ev->data_len, ev->data);
-        return l->settings != NULL; /* the newest settings win */
+        return l->settings != NULL;
     }
     return 0;
 }
@@ -1036,21 +1144,33 @@ static int load_visit(void *ctx, const log_event_t *ev)
 static int load_group(void *ctx, const char *name, size_t len, int64_t version)
 {
     server_t *srv = ctx;
-    (void)version;
     size_t plen = strlen(GROUP_STREAM_PREFIX);
     if (len <= plen || memcmp(name, GROUP_STREAM_PREFIX, plen) != 0)
         return 0;
     loaded_t l = {0};
-    log_read_t req = {.stream = name, .stream_len = len, .from = LOG_READ_END, .backwards = true,
-                      .max_count = LOG_READ_SCAN_MAX_DEFAULT};
-    log_read_result_t res;
-    int rc = log_read(srv->log, &req, load_visit, &l, &res);
+    log_read_t req = {.stream = name, .stream_len = len, .from = (uint64_t)version,
+                      .backwards = true, .max_count = LOG_READ_SCAN_MAX_DEFAULT};
+    int rc = 0;
+    for (;;) { /* the settings are rewritten every GROUP_SETTINGS_EVERY checkpoints */
+        log_read_result_t res;
+        rc = log_read(srv->log, &req, load_visit, &l, &res);
+        if (rc || l.settings || l.deleted || res.end)
+            break;
+        req.from = res.next;
+    }
     if (rc == 0 && l.settings && !l.deleted) {
         group_t *g = group_new(l.settings, l.have_checkpoint ? l.checkpoint[0] : l.settings->from);
         if (g) {
-            g->replay_from = l.have_checkpoint ? l.checkpoint[1] : 0;
-            g->checkpoint_written = g->next;
             group_link(srv, g);
+            if (l.have_checkpoint) {
+                /* Replays not done at the stop are queued again. */
+                g->replay_from = l.checkpoint[2];
+                replay_range(srv, g, l.checkpoint[1]);
+                g->replay_from = l.checkpoint[1];
+            } else {
+                g->replay_from = (uint64_t)parked_count(srv, g);
+            }
+            g->checkpoint_written = g->next;
         }
     } else if (rc) {
         server_log(srv, "group stream %.*s: %s", (int)len, name, log_strerror(rc));

@@ -265,9 +265,7 @@ static void handle_stats(conn_t *c, uint64_t corr)
     ok.connections = s->conn_count;
     ok.segments = st.segments;
     ok.durability = (char *)log_durability_name(s->cfg.log.durability);
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ok.uptime_ms = ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec - s->started_ns) / 1000000u;
+    ok.uptime_ms = (server_now_ns() - s->started_ns) / 1000000u;
     send_body(c, corr, EVSTORE__V1__ENVELOPE__BODY_SERVER_STATS_OK, &ok);
 }
 

@@ -17,9 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t loop_quiet;
 
-static uint64_t mono_now_ns(void)
+uint64_t server_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -49,7 +48,6 @@ struct io_uring_sqe *server_sqe(server_t *s)
     return sqe;
 }
 
-static uint64_t op_data(void *p, int op) { return (uint64_t)(uintptr_t)p | (uint64_t)op; }
 
 static void arm_accept(server_t *s)
 {
@@ -130,7 +128,7 @@ static void begin_stop(server_t *s)
     if (s->stopping)
         return;
     s->stopping = true;
-    s->stop_deadline_ns = mono_now_ns() + (uint64_t)SERVER_SHUTDOWN_MS_MAX * 1000000u;
+    s->stop_deadline_ns = server_now_ns() + (uint64_t)SERVER_SHUTDOWN_MS_MAX * 1000000u;
     server_log(s, "stopping: no new connections; finishing in-flight appends");
     if (s->listen_fd >= 0) {
         shutdown(s->listen_fd, SHUT_RDWR); /* ends the accept in flight */
@@ -191,7 +189,7 @@ static int loop_turn(server_t *s)
 
 static bool stop_done(server_t *s)
 {
-    if (mono_now_ns() > s->stop_deadline_ns) {
+    if (server_now_ns() > s->stop_deadline_ns) {
         server_log(s, "stopping: %u connections still had answers to send", s->conn_count);
         return true;
     }
@@ -281,7 +279,7 @@ int server_run(const server_config_t *cfg)
         return -ENOMEM;
     s->cfg = *cfg;
     s->listen_fd = s->signal_fd = s->log_fd = -1;
-    s->started_ns = mono_now_ns();
+    s->started_ns = server_now_ns();
     pthread_mutex_init(&s->metrics.mu, NULL);
     s->ring.ring_fd = -1;
     int rc = server_start(s);
@@ -291,29 +289,28 @@ int server_run(const server_config_t *cfg)
         fflush(stdout);
         while (rc == 0 && !(s->stopping && stop_done(s)))
             rc = loop_turn(s);
-        /* Every append still pending runs its callback while its connection
-         * and group are alive; then the groups' last checkpoints. */
-        log_drain(s->log);
+        /* The groups' last checkpoints; then closing the log runs every
+         * callback still pending while connections and groups are alive. */
         groups_checkpoint_all(s);
-        log_drain(s->log);
-        /* Connections still open here did not take their answers in time. */
-        while (s->conns) {
-            conn_t *c = s->conns;
-            s->conns = c->next;
-            subs_conn_gone(c);
-            groups_conn_gone(c);
-            if (c->fd >= 0)
-                close(c->fd);
-            free(c->in);
-            free(c->out);
-            free(c->sending);
-            free(c);
-        }
     }
     s->metrics.ready = false;
-    groups_free(s);
     metrics_stop(s);
     int crc = log_close(s->log);
+    s->log = NULL;
+    /* Connections still open here did not take their answers in time. */
+    while (s->conns) {
+        conn_t *c = s->conns;
+        s->conns = c->next;
+        subs_conn_gone(c);
+        groups_conn_gone(c);
+        if (c->fd >= 0)
+            close(c->fd);
+        free(c->in);
+        free(c->out);
+        free(c->sending);
+        free(c);
+    }
+    groups_free(s);
     if (crc)
         fprintf(stderr, "evstored: closing the log: %s\n", log_strerror(crc));
     else if (rc == 0)
@@ -326,6 +323,5 @@ int server_run(const server_config_t *cfg)
         close(s->signal_fd);
     pthread_mutex_destroy(&s->metrics.mu);
     free(s);
-    (void)loop_quiet;
     return rc ? rc : crc;
 }

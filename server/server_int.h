@@ -15,8 +15,17 @@
 #define SERVER_OUT_BYTES_INITIAL (64u * 1024)
 #define SERVER_HOUSEKEEPING_MS 100u
 
-/* What an io_uring completion is for: the low 3 bits of its user_data. */
+/* What an io_uring completion is for: the low 3 bits of its user_data; the
+ * rest points at the connection (or the server). */
 enum { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_EVENTFD, OP_SIGNAL, OP_IGNORE };
+
+static inline uint64_t op_data(const void *p, int op)
+{
+    return (uint64_t)(uintptr_t)p | (uint64_t)op;
+}
+
+/* Nanoseconds of CLOCK_MONOTONIC. */
+uint64_t server_now_ns(void);
 
 typedef struct server_s server_t;
 typedef struct sub_s sub_t;
