@@ -107,12 +107,21 @@ struct server_s {
 };
 
 /* loop.c */
+/* A free submission entry of the server's ring (submitting queued ones first
+ * if the ring is full). Never NULL. */
 struct io_uring_sqe *server_sqe(server_t *s);
+/* One line to stderr, prefixed "evstored: ", unless --quiet. */
 void server_log(const server_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* conn.c */
+/* A connection for an accepted socket, linked into the server's list; NULL
+ * on ENOMEM (the caller closes fd). conn_update() starts its receiving. */
 conn_t *conn_new(server_t *s, int fd);
+/* A receive completed with res bytes (or -errno, or 0 at the peer's end):
+ * handles every whole frame, then conn_update(). May free c. */
 void conn_on_recv(conn_t *c, int res);
+/* A send completed with res bytes (or -errno): sends the rest, takes the
+ * requests left waiting, then conn_update(). May free c. */
 void conn_on_send(conn_t *c, int res);
 /* Queues env as a frame on c's output; drops c if it is over its limit. */
 void conn_send(conn_t *c, const envelope_t *env);
@@ -157,18 +166,27 @@ int events_read(events_t *e, log_t *log, const log_read_t *req, log_read_result_
 /* handlers.c */
 /* Queues an answer whose body is one member of the envelope's oneof. */
 void send_body(conn_t *c, uint64_t corr, Evstore__V1__Envelope__BodyCase kind, void *body);
+/* Decodes one frame body and answers it (at once, or for an append once it
+ * is durable). Never frees c. */
 void handle_frame(conn_t *c, const uint8_t *body, size_t len);
+/* The protocol's ErrorCode for an engine error (LOG_E* or -errno). */
 int error_code_of(int log_err);
 
 /* subs.c */
+/* Starts subscription corr of c: answers SubscribeOk (or an Error); events
+ * follow from subs_pump_all(). */
 void sub_start(conn_t *c, uint64_t corr, const Evstore__V1__SubscribeRequest *m);
 /* Ends the subscription corr of c (answering SubscriptionDropped); false if none. */
 bool sub_stop(conn_t *c, uint64_t corr);
+/* Serves every subscription as far as its connection has room (each loop turn). */
 void subs_pump_all(server_t *srv);
+/* Forgets every subscription of c (which is going away), sending nothing. */
 void subs_conn_gone(conn_t *c);
+/* Queues SubscriptionDropped{reason} for subscription (or consumer) corr of c. */
 void send_dropped(conn_t *c, uint64_t corr, const char *reason);
 
-/* groups.c */
+/* groups.c: each request handler answers corr on c (Done, the info asked
+ * for, or an Error); create, update and delete answer once durable. */
 void group_create(conn_t *c, uint64_t corr, const Evstore__V1__GroupSettings *m);
 void group_update(conn_t *c, uint64_t corr, const Evstore__V1__GroupSettings *m);
 void group_delete(conn_t *c, uint64_t corr, const Evstore__V1__GroupName *m);
@@ -180,6 +198,8 @@ void group_nack(conn_t *c, uint64_t corr, const Evstore__V1__GroupNack *m);
 void group_replay_parked(conn_t *c, uint64_t corr, const Evstore__V1__GroupName *m);
 /* Ends the consumer corr of c (answering SubscriptionDropped); false if none. */
 bool group_leave(conn_t *c, uint64_t corr);
+/* Removes every consumer on c (which is going away); their events in flight
+ * go to the other consumers. */
 void groups_conn_gone(conn_t *c);
 /* Delivers, redelivers, expires and checkpoints: once per loop turn. */
 void groups_turn(server_t *srv);
@@ -187,15 +207,23 @@ void groups_turn(server_t *srv);
 void groups_load(server_t *srv);
 /* Writes every group's checkpoint that moved (shutdown). */
 void groups_checkpoint_all(server_t *srv);
+/* Frees every group (after the log is closed: no callback can reach them). */
 void groups_free(server_t *srv);
 /* Prometheus lines for every group (lag, in flight, parked, ...) into buf. */
 size_t groups_metrics(server_t *srv, char *buf, size_t cap);
 
 /* metrics.c */
+/* Serves /metrics and /health on addr (HOST:PORT) from libmicrohttpd's own
+ * thread; *bound gets the address really bound. 0, or -1 after printing why. */
 int metrics_start(server_t *s, const char *addr, char *bound, size_t bound_cap);
+/* Stops the HTTP thread (a no-op if it never started). */
 void metrics_stop(server_t *s);
+/* Copies the engine's statistics (and, every 250 ms, the groups' lines) for
+ * the HTTP thread. Loop thread, once a turn. */
 void metrics_refresh(server_t *s);
+/* log_config_t.on_commit: counts a group-commit write into the histograms. */
 void metrics_on_commit(void *ctx, uint64_t events, uint64_t bytes, uint64_t latency_ns);
+/* Counts a request of a REQ_* type, and an Error answer of an ErrorCode. */
 void metrics_count_request(server_t *s, int type);
 void metrics_count_error(server_t *s, int code);
 
