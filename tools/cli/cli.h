@@ -62,4 +62,11 @@ int cmd_ping(const cli_global_t *g, int argc, char **argv);
 int cmd_tail(const cli_global_t *g, int argc, char **argv);
 int cmd_group(const cli_global_t *g, int argc, char **argv);
 
+/* Milliseconds of CLOCK_MONOTONIC. */
+int64_t cli_mono_ms(void);
+
+/* How long the next wait of a waiting loop may be: poll_ms, or less so that
+ * silence_ms (-1: no limit) since last_ms is not exceeded. False once it is. */
+bool cli_wait_ms(int64_t silence_ms, int64_t last_ms, int poll_ms, int *wait_ms);
+
 #endif

@@ -86,32 +86,22 @@ static int tail_args_parse(int argc, char **argv, tail_args_t *a)
     return 0;
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Prints items until the count, the silence limit, a signal or an error. */
 static int tail_loop(evs_sub_t *sub, const tail_args_t *a)
 {
-    int64_t left = a->count, last_ms = mono_ms();
+    int64_t left = a->count, last_ms = cli_mono_ms();
     while (left != 0 && !cli_stop) {
-        int wait_ms = TAIL_POLL_MS;
-        if (a->silence_ms >= 0) {
-            int64_t rest = a->silence_ms - (mono_ms() - last_ms);
-            if (rest <= 0)
-                break;
-            wait_ms = rest < wait_ms ? (int)rest : wait_ms;
-        }
+        int wait_ms;
+        if (!cli_wait_ms(a->silence_ms, last_ms, TAIL_POLL_MS, &wait_ms))
+            break;
         evs_sub_item_t item;
         int err = evs_sub_next(sub, wait_ms, &item);
         if (err == EVS_ETIMEDOUT)
             continue;
         if (err)
             return cli_fail("tail", err);
-        last_ms = mono_ms();
+        last_ms = cli_mono_ms();
         if (item.kind == EVS_SUB_CAUGHT_UP) {
             fprintf(stderr, "evstore tail: caught up (next %llu)\n",
                     (unsigned long long)item.next);
