@@ -42,7 +42,7 @@ size_t conn_queued_bytes(const conn_t *c)
     return c->out_len + (c->sending_len - c->sending_done);
 }
 
-static void conn_free(conn_t *c)
+void conn_free(conn_t *c)
 {
     server_t *s = c->srv;
     subs_conn_gone(c);

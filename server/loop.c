@@ -299,16 +299,9 @@ int server_run(const server_config_t *cfg)
     s->log = NULL;
     /* Connections still open here did not take their answers in time. */
     while (s->conns) {
-        conn_t *c = s->conns;
-        s->conns = c->next;
-        subs_conn_gone(c);
-        groups_conn_gone(c);
-        if (c->fd >= 0)
-            close(c->fd);
-        free(c->in);
-        free(c->out);
-        free(c->sending);
-        free(c);
+        if (s->conns->fd >= 0)
+            close(s->conns->fd);
+        conn_free(s->conns);
     }
     groups_free(s);
     if (crc)

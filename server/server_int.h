@@ -131,6 +131,9 @@ void conn_send_error(conn_t *c, uint64_t corr, int code, const char *msg, uint32
 /* Starts a send or a receive if one is due; closes and frees c when done. */
 void conn_update(conn_t *c);
 void conn_release(conn_t *c); /* an append holding c has answered */
+/* Unlinks and frees c (its subscriptions and consumers too); the caller has
+ * closed its socket and no operation is in flight on it. */
+void conn_free(conn_t *c);
 /* Starts sending what is queued on c, if no send is in flight (never frees c:
  * for answers queued outside a completion of c's own). */
 void conn_flush(conn_t *c);
