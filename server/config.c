@@ -45,6 +45,9 @@ static void usage(FILE *out)
             "  --max-output-bytes N     answers queued for one slow client before it is\n"
             "                           disconnected (default %u)\n"
             "  --max-read-events N      events in one read answer (default %u)\n"
+            "  --no-prepare             do not write segments out ahead of need (saves the\n"
+            "                           CPU and disk bandwidth of writing zeros; appends then\n"
+            "                           extend files, whose fdatasync commits metadata)\n"
             "  --quiet                  no per-connection log lines\n"
             "  --help                   this text\n"
             "\n"
@@ -117,7 +120,7 @@ static int apply_env(server_config_t *cfg)
 
 enum { OPT_DATA = 256, OPT_LISTEN, OPT_METRICS, OPT_DURABILITY, OPT_SEGMENT, OPT_CONNS,
        OPT_FRAME, OPT_APPEND_EVENTS, OPT_EVENT_BYTES, OPT_OUTPUT, OPT_READ_EVENTS, OPT_QUIET,
-       OPT_HELP };
+       OPT_NO_PREPARE, OPT_HELP };
 
 static int apply_flag(server_config_t *cfg, int opt, const char *arg)
 {
@@ -167,6 +170,7 @@ static int apply_flag(server_config_t *cfg, int opt, const char *arg)
         cfg->read_events_max = (uint32_t)v;
         return 0;
     case OPT_QUIET: cfg->quiet = true; return 0;
+    case OPT_NO_PREPARE: cfg->log.prepare_segments = false; return 0;
     }
     return -1;
 }
@@ -205,6 +209,7 @@ int server_config_parse(server_config_t *cfg, int argc, char **argv)
         {"max-output-bytes", required_argument, NULL, OPT_OUTPUT},
         {"max-read-events", required_argument, NULL, OPT_READ_EVENTS},
         {"quiet", no_argument, NULL, OPT_QUIET},
+        {"no-prepare", no_argument, NULL, OPT_NO_PREPARE},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
