@@ -8,6 +8,7 @@
  * found by hopping from offset 4096 with batch_stored_size()). */
 #define _GNU_SOURCE
 #include "log_int.h"
+#include "protocol.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -417,6 +418,47 @@ START_TEST(dump_json_lines_and_filters)
     ck_assert_int_eq(run("dump", "--since", "2023-11-14T22:13:20Z", "--until",
                          "2023-11-14T22:13:20.003Z", "--json", g_dir, NULL), 0);
     ck_assert_int_eq(count_lines("{\"kind\":\"event\""), 1 + 2 + 3);
+}
+END_TEST
+
+/* A GroupSettings event in a "$group-" stream, as evstored writes it. */
+static void append_group_settings(const char *name)
+{
+    Evstore__V1__GroupSettings m = EVSTORE__V1__GROUP_SETTINGS__INIT;
+    m.name = (char *)name;
+    m.stream = "$ce-acct";
+    m.max_retries = 7;
+    m.strategy = EVSTORE__V1__GROUP_STRATEGY__PINNED;
+    uint8_t buf[256];
+    size_t n = evstore__v1__group_settings__pack(&m, buf);
+    char stream[64];
+    snprintf(stream, sizeof stream, "$group-%s", name);
+    log_event_in_t ev = {.type = "GroupSettings", .type_len = 13, .data = buf, .data_len = n};
+    ev.id[0] = 0xee;
+    log_stream_append_t sa = {.stream = stream, .stream_len = strlen(stream),
+                              .expected_version = LOG_EXPECT_ANY, .events = &ev,
+                              .event_count = 1};
+    log_append_t req = {.streams = &sa, .stream_count = 1, .system = true};
+    log_config_t cfg;
+    config(&cfg);
+    log_t *log;
+    ck_assert_int_eq(log_open(&cfg, &log, NULL), 0);
+    log_append_result_t res;
+    ck_assert_int_eq(log_append_wait(log, &req, &res), 0);
+    ck_assert_int_eq(log_close(log), 0);
+}
+
+START_TEST(dump_decodes_known_protobuf_payloads)
+{
+    append_group_settings("payments");
+    ck_assert_int_eq(run("dump", "--json", "--stream", "$group-payments", g_dir, NULL), 0);
+    ck_assert_int_eq(count_lines("{\"kind\":\"event\""), 1);
+    expect_out("\"data_decoded\":{\"name\":\"payments\",\"stream\":\"$ce-acct\"");
+    expect_out("\"strategy\":\"PINNED\"");
+    expect_out("\"max_retries\":7");
+    /* Events of unknown types are not decoded. */
+    ck_assert_int_eq(run("dump", "--json", "--stream", "acct-1", g_dir, NULL), 0);
+    ck_assert_ptr_null(strstr(g_out, "data_decoded"));
 }
 END_TEST
 
@@ -845,6 +887,7 @@ static Suite *inspect_suite(void)
     tcase_add_test(clean, verify_clean_log_exits_0);
     tcase_add_test(clean, stats_match_what_was_appended);
     tcase_add_test(clean, dump_json_lines_and_filters);
+    tcase_add_test(clean, dump_decodes_known_protobuf_payloads);
     tcase_add_test(clean, usage_and_help);
     suite_add_tcase(s, clean);
     TCase *damage = tcase_create("damage");

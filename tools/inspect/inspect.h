@@ -224,4 +224,12 @@ int inspect_index_check_cmd(const char *path, const inspect_opts_t *o);
 int inspect_index_rebuild_cmd(const char *path, const inspect_opts_t *o);
 int inspect_repair(const char *path, const inspect_opts_t *o);
 
+/* ---- inspect_proto.c: payloads that are known protobuf messages ---- */
+struct ProtobufCMessageDescriptor;
+/* The message type of ev's data, if it is a known one (by stream and type). */
+const struct ProtobufCMessageDescriptor *inspect_proto_for(const log_event_t *ev);
+/* Writes data decoded as desc as a JSON object; false if it does not decode. */
+bool inspect_proto_json(FILE *out, const struct ProtobufCMessageDescriptor *desc,
+                        const void *data, size_t len);
+
 #endif

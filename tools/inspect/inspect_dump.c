@@ -94,6 +94,17 @@ static void inspect_dump_payload(inspect_dump_t *d, const char *key, const void 
         fprintf(d->out, " ... (%zu of %zu bytes)", shown, n);
 }
 
+/* Adds the data decoded field by field when it is a known protobuf message. */
+static void inspect_dump_decoded(inspect_dump_t *d, const log_event_t *ev)
+{
+    const struct ProtobufCMessageDescriptor *desc = inspect_proto_for(ev);
+    if (!desc)
+        return;
+    fputs(d->o->json ? ",\"data_decoded\":" : "\n    data decoded: ", d->out);
+    if (!inspect_proto_json(d->out, desc, ev->data, ev->data_len))
+        fputs(d->o->json ? "null" : "(does not decode)", d->out);
+}
+
 static void inspect_dump_event(inspect_dump_t *d, const inspect_seg_t *is, const walk_t *w,
                                const walk_event_t *e, const char *state)
 {
@@ -124,6 +135,7 @@ static void inspect_dump_event(inspect_dump_t *d, const inspect_seg_t *is, const
     if (ev->metadata_len)
         inspect_dump_payload(d, "metadata", ev->metadata, ev->metadata_len);
     inspect_dump_payload(d, "data", ev->data, ev->data_len);
+    inspect_dump_decoded(d, ev);
     fputs(d->o->json ? "}\n" : "\n", d->out);
 }
 
