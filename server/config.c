@@ -45,6 +45,7 @@ static void usage(FILE *out)
             "  --max-output-bytes N     answers queued for one slow client before it is\n"
             "                           disconnected (default %u)\n"
             "  --max-read-events N      events in one read answer (default %u)\n"
+            "  --max-subscriptions N    subscriptions and group consumers in all (default %u)\n"
             "  --no-prepare             do not write segments out ahead of need (saves the\n"
             "                           CPU and disk bandwidth of writing zeros; appends then\n"
             "                           extend files, whose fdatasync commits metadata)\n"
@@ -56,7 +57,8 @@ static void usage(FILE *out)
             SERVER_LISTEN_DEFAULT, SERVER_METRICS_DEFAULT, LOG_SEGMENT_BYTES_DEFAULT,
             SERVER_CONNECTIONS_MAX_DEFAULT, FRAME_BYTES_MAX_DEFAULT,
             LOG_BATCH_EVENTS_MAX_DEFAULT, LOG_EVENT_BYTES_MAX_DEFAULT,
-            SERVER_OUTPUT_BYTES_MAX_DEFAULT, SERVER_READ_EVENTS_MAX_DEFAULT);
+            SERVER_OUTPUT_BYTES_MAX_DEFAULT, SERVER_READ_EVENTS_MAX_DEFAULT,
+            SERVER_SUBSCRIPTIONS_MAX_DEFAULT);
 }
 
 /* Parses a positive integer with an optional K/M/G (binary) suffix. */
@@ -120,7 +122,7 @@ static int apply_env(server_config_t *cfg)
 
 enum { OPT_DATA = 256, OPT_LISTEN, OPT_METRICS, OPT_DURABILITY, OPT_SEGMENT, OPT_CONNS,
        OPT_FRAME, OPT_APPEND_EVENTS, OPT_EVENT_BYTES, OPT_OUTPUT, OPT_READ_EVENTS, OPT_QUIET,
-       OPT_NO_PREPARE, OPT_HELP };
+       OPT_NO_PREPARE, OPT_SUBS, OPT_HELP };
 
 static int apply_flag(server_config_t *cfg, int opt, const char *arg)
 {
@@ -169,6 +171,11 @@ static int apply_flag(server_config_t *cfg, int opt, const char *arg)
             return -1;
         cfg->read_events_max = (uint32_t)v;
         return 0;
+    case OPT_SUBS:
+        if (parse_size("--max-subscriptions", arg, 1, 1000000, &v))
+            return -1;
+        cfg->subscriptions_max = (uint32_t)v;
+        return 0;
     case OPT_QUIET: cfg->quiet = true; return 0;
     case OPT_NO_PREPARE: cfg->log.prepare_segments = false; return 0;
     }
@@ -209,6 +216,7 @@ int server_config_parse(server_config_t *cfg, int argc, char **argv)
         {"max-output-bytes", required_argument, NULL, OPT_OUTPUT},
         {"max-read-events", required_argument, NULL, OPT_READ_EVENTS},
         {"quiet", no_argument, NULL, OPT_QUIET},
+        {"max-subscriptions", required_argument, NULL, OPT_SUBS},
         {"no-prepare", no_argument, NULL, OPT_NO_PREPARE},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
