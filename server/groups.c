@@ -53,7 +53,18 @@ typedef struct {
     uint32_t retries;
     msg_state_t state;
     uint64_t parked_version;  /* a replay: its version in $parked-<name> (+1; 0: not a replay) */
+    uint64_t stream_hash;     /* of its stream's name: its pin */
+    bool sent;                /* delivered at least once */
 } msg_t;
+
+/* A pinned group's stream: the consumer its events go to while any of them
+ * is outstanding, and how many are (and how many wait to be sent). */
+typedef struct {
+    uint64_t hash;            /* 0: a free slot */
+    consumer_t *consumer;     /* NULL: chosen again at the next delivery */
+    uint32_t outstanding;
+    uint32_t waiting;
+} pin_t;
 
 struct consumer_s {
     group_t *g;
@@ -82,6 +93,8 @@ struct group_s {
     uint32_t replay_count, replay_cap;
     uint64_t replay_from;     /* version of $parked-<name> replayed up to */
     uint64_t scan_ns;         /* last scan for timeouts and retries */
+    pin_t *pins;              /* pinned strategy: streams with outstanding events */
+    uint64_t pin_mask, pin_used;
     consumer_t *consumers;
     uint32_t consumer_count, rr;
     uint64_t checkpoint_written, done_since_checkpoint, checkpoint_ns;
@@ -117,6 +130,7 @@ static void group_free(group_t *g)
     free(g->stream);
     free(g->ring);
     free(g->replays);
+    free(g->pins);
     free(g);
 }
 
@@ -218,6 +232,7 @@ typedef struct {
 static void group_unlink(server_t *srv, group_t *g);
 static void group_drop(server_t *srv, group_t *g, const char *reason);
 static void consumer_free(group_t *g, consumer_t *k, const char *reason);
+static void msg_state(group_t *g, msg_t *m, msg_state_t to);
 static int64_t parked_count(server_t *srv, const group_t *g);
 
 /* A park became durable (or failed: then the event waits to be retried). */
@@ -234,13 +249,13 @@ static void park_done(gappend_t *a, int status)
     if (!m)
         return;
     if (status == 0) {
-        m->state = MSG_DONE;
+        msg_state(g, m, MSG_DONE);
         g->parked++;
         return;
     }
     server_log(a->srv, "group %s: parking position %llu: %s (will retry)", g->name,
                (unsigned long long)a->park_position, log_strerror(status));
-    m->state = MSG_RETRY;
+    msg_state(g, m, MSG_RETRY);
 }
 
 static void gappend_done(void *ctx, const log_append_result_t *res)
@@ -423,12 +438,127 @@ typedef struct {
     uint32_t taken;
 } take_t;
 
+#define PIN_SLOTS_INITIAL 1024u
+
+static bool msg_in_ring(const group_t *g, const msg_t *m)
+{
+    return m >= g->ring && m < g->ring + GROUP_OUTSTANDING_MAX;
+}
+
+static pin_t *pin_slot(pin_t *pins, uint64_t mask, uint64_t h)
+{
+    uint64_t i = h & mask;
+    while (pins[i].hash && pins[i].hash != h)
+        i = (i + 1) & mask;
+    return &pins[i];
+}
+
+/* Rebuilds the pin table keeping only streams with outstanding events. */
+static int pins_rebuild(group_t *g)
+{
+    uint64_t live = 0;
+    for (uint64_t i = 0; g->pins && i <= g->pin_mask; i++)
+        live += g->pins[i].hash && g->pins[i].outstanding;
+    uint64_t cap = PIN_SLOTS_INITIAL;
+    while (cap < live * 4)
+        cap *= 2;
+    pin_t *fresh = calloc(cap, sizeof *fresh);
+    if (!fresh)
+        return -ENOMEM;
+    for (uint64_t i = 0; g->pins && i <= g->pin_mask; i++)
+        if (g->pins[i].hash && g->pins[i].outstanding)
+            *pin_slot(fresh, cap - 1, g->pins[i].hash) = g->pins[i];
+    free(g->pins);
+    g->pins = fresh;
+    g->pin_mask = cap - 1;
+    g->pin_used = live;
+    return 0;
+}
+
+/* The pin of a stream (made when absent); NULL on ENOMEM. */
+static pin_t *pin_get(group_t *g, uint64_t h)
+{
+    if ((!g->pins || (g->pin_used + 1) * 2 > g->pin_mask + 1) && pins_rebuild(g) != 0)
+        return NULL;
+    pin_t *p = pin_slot(g->pins, g->pin_mask, h);
+    if (!p->hash) {
+        p->hash = h;
+        g->pin_used++;
+    }
+    return p;
+}
+
+static pin_t *pin_find(const group_t *g, uint64_t h)
+{
+    if (!g->pins)
+        return NULL;
+    pin_t *p = pin_slot(g->pins, g->pin_mask, h);
+    return p->hash ? p : NULL;
+}
+
+/* Changes a message's state, keeping its stream's pin counts. */
+static void msg_state(group_t *g, msg_t *m, msg_state_t to)
+{
+    pin_t *p = msg_in_ring(g, m) ? pin_find(g, m->stream_hash) : NULL;
+    if (p && m->state != to) {
+        if (m->state == MSG_RETRY)
+            p->waiting--;
+        if (to == MSG_RETRY)
+            p->waiting++;
+        if (to == MSG_DONE && --p->outstanding == 0)
+            p->consumer = NULL; /* nothing outstanding: free to move */
+    }
+    m->state = to;
+}
+
+/* The consumer of a pinned stream: kept while it has events outstanding. */
+static consumer_t *pin_consumer(group_t *g, pin_t *p)
+{
+    if (!p->consumer && g->consumer_count > 0) {
+        uint64_t k = p->hash % g->consumer_count;
+        consumer_t *c = g->consumers;
+        while (k--)
+            c = c->next;
+        p->consumer = c;
+    }
+    return p->consumer;
+}
+
 static void msg_send(group_t *g, msg_t *m, consumer_t *c)
 {
-    m->state = MSG_INFLIGHT;
+    msg_state(g, m, MSG_INFLIGHT);
+    m->sent = true;
     m->consumer = c;
     m->deadline_ns = server_now_ns() + (uint64_t)g->ack_timeout_ms * 1000000u;
     c->inflight++;
+}
+
+/* A new event of a pinned group: sent to its stream's consumer, or queued
+ * (as waiting) behind the stream's earlier events or while that consumer is
+ * full, so other streams keep flowing. 0 to go on reading, 1 to stop. */
+static int take_pinned(take_t *t, const log_event_t *ev)
+{
+    group_t *g = t->g;
+    uint64_t h = hash_name(ev->stream, ev->stream_len) | 1;
+    pin_t *p = g->ring_count < GROUP_OUTSTANDING_MAX ? pin_get(g, h) : NULL;
+    consumer_t *c = p ? pin_consumer(g, p) : NULL;
+    if (!p || !c) {
+        t->refused = true;
+        t->refused_key = key_of(g, ev);
+        return 1;
+    }
+    msg_t *m = ring_at(g, g->ring_count++);
+    *m = (msg_t){.key = key_of(g, ev), .position = ev->position, .stream_hash = h,
+                 .state = MSG_INFLIGHT};
+    p->outstanding++;
+    g->delivered++;
+    if (p->waiting > 0 || !consumer_has_room(c) || consumer_add(c, ev, 0) != 0) {
+        msg_state(g, m, MSG_RETRY);
+        return 0;
+    }
+    msg_send(g, m, c);
+    t->taken++;
+    return 0;
 }
 
 /* Visitor of a group's reads: hands each event to a consumer. */
@@ -436,15 +566,19 @@ static int take_visit(void *ctx, const log_event_t *ev)
 {
     take_t *t = ctx;
     group_t *g = t->g;
-    if (!t->msg && !g->by_version && ev->stream_len > 0 && ev->stream[0] == '$')
+    msg_t *m = t->msg;
+    if (!m && !g->by_version && ev->stream_len > 0 && ev->stream[0] == '$')
         return 0; /* system streams are not part of $all/category groups */
-    consumer_t *c = choose(g, ev->stream, ev->stream_len);
-    if (!c) {
+    bool pinned = g->strategy == EVSTORE__V1__GROUP_STRATEGY__PINNED;
+    if (!m && pinned)
+        return take_pinned(t, ev);
+    pin_t *p = m && pinned && msg_in_ring(g, m) ? pin_find(g, m->stream_hash) : NULL;
+    consumer_t *c = p ? pin_consumer(g, p) : choose(g, ev->stream, ev->stream_len);
+    if (!c || (p && !consumer_has_room(c))) {
         t->refused = true;
         t->refused_key = key_of(g, ev);
         return 1;
     }
-    msg_t *m = t->msg;
     if (!m) {
         if (g->ring_count == GROUP_OUTSTANDING_MAX) {
             t->refused = true;
@@ -452,9 +586,10 @@ static int take_visit(void *ctx, const log_event_t *ev)
             return 1;
         }
         m = ring_at(g, g->ring_count++);
-        *m = (msg_t){.key = key_of(g, ev), .position = ev->position};
+        *m = (msg_t){.key = key_of(g, ev), .position = ev->position,
+                     .stream_hash = hash_name(ev->stream, ev->stream_len) | 1};
         g->delivered++;
-    } else {
+    } else if (m->sent) {
         g->redelivered++;
     }
     if (consumer_add(c, ev, m->retries) != 0)
@@ -484,7 +619,7 @@ static void redeliver(server_t *srv, group_t *g, msg_t *m)
     if (rc != 0 && m->state == MSG_RETRY) {
         server_log(srv, "group %s: event %llu cannot be read (%s): skipped", g->name,
                    (unsigned long long)m->position, log_strerror(rc));
-        m->state = MSG_DONE;
+        msg_state(g, m, MSG_DONE);
     }
 }
 
@@ -571,7 +706,7 @@ static char *park_text(const msg_t *m, const char *reason)
 static void park(server_t *srv, group_t *g, msg_t *m, const char *reason)
 {
     msg_release(m);
-    m->state = MSG_PARKING;
+    msg_state(g, m, MSG_PARKING);
     char *text = park_text(m, reason);
     char stream[GROUP_NAME_BYTES_MAX + 16];
     stream_name(stream, sizeof stream, PARKED_STREAM_PREFIX, g->name);
@@ -586,7 +721,7 @@ static void park(server_t *srv, group_t *g, msg_t *m, const char *reason)
                                  NULL, 0, m->position)
                   : -ENOMEM;
     if (rc)
-        m->state = MSG_RETRY; /* try again later */
+        msg_state(g, m, MSG_RETRY); /* try again later */
     free(text);
 }
 
@@ -597,13 +732,13 @@ static void msg_retry(server_t *srv, group_t *g, msg_t *m, const char *reason)
         park(srv, g, m, reason);
         return;
     }
-    m->state = MSG_RETRY;
+    msg_state(g, m, MSG_RETRY);
 }
 
 static void msg_done(group_t *g, msg_t *m)
 {
     msg_release(m);
-    m->state = MSG_DONE;
+    msg_state(g, m, MSG_DONE);
     g->acked++;
     g->done_since_checkpoint++;
 }
@@ -658,6 +793,17 @@ static void compact(group_t *g)
     g->replay_count = k;
 }
 
+/* False when m's stream is pinned to a consumer without room (no read is
+ * spent on it then). */
+static bool can_take(group_t *g, const msg_t *m)
+{
+    if (g->strategy != EVSTORE__V1__GROUP_STRATEGY__PINNED)
+        return true;
+    pin_t *p = pin_find(g, m->stream_hash);
+    consumer_t *c = p ? pin_consumer(g, p) : NULL;
+    return !p || (c && consumer_has_room(c));
+}
+
 static void group_turn(server_t *srv, group_t *g, uint64_t now)
 {
     bool scan = now - g->scan_ns >= GROUP_SCAN_NS;
@@ -674,7 +820,7 @@ static void group_turn(server_t *srv, group_t *g, uint64_t now)
         if (g->replays[i].state == MSG_RETRY)
             redeliver(srv, g, &g->replays[i]);
     for (uint64_t i = 0; scan && i < g->ring_count && free_capacity(g) > 0; i++)
-        if (ring_at(g, i)->state == MSG_RETRY)
+        if (ring_at(g, i)->state == MSG_RETRY && can_take(g, ring_at(g, i)))
             redeliver(srv, g, ring_at(g, i));
     deliver_new(srv, g);
     send_batches(g);
@@ -808,7 +954,7 @@ static void consumer_free(group_t *g, consumer_t *k, const char *reason)
         msg_t *m = ring_at(g, i);
         if (m->state == MSG_INFLIGHT && m->consumer == k) {
             m->consumer = NULL;
-            m->state = MSG_RETRY;
+            msg_state(g, m, MSG_RETRY);
         }
     }
     for (uint32_t i = 0; i < g->replay_count; i++)
@@ -816,6 +962,9 @@ static void consumer_free(group_t *g, consumer_t *k, const char *reason)
             g->replays[i].consumer = NULL;
             g->replays[i].state = MSG_RETRY;
         }
+    for (uint64_t i = 0; g->pins && i <= g->pin_mask; i++)
+        if (g->pins[i].consumer == k)
+            g->pins[i].consumer = NULL; /* its streams go to whoever is next */
     consumer_t **p = &g->consumers;
     while (*p != k)
         p = &(*p)->next;
