@@ -188,6 +188,23 @@ static void conn_process_input(conn_t *c)
     }
 }
 
+/* Gives back what a burst grew: an empty buffer over SERVER_BUFFER_KEEP_BYTES
+ * is freed (it grows again when needed). */
+static void conn_trim(conn_t *c)
+{
+    if (c->sending_done == c->sending_len && c->sending_cap > SERVER_BUFFER_KEEP_BYTES &&
+        !c->send_armed) {
+        free(c->sending);
+        c->sending = NULL;
+        c->sending_cap = c->sending_len = c->sending_done = 0;
+    }
+    if (c->out_len == 0 && c->out_cap > SERVER_BUFFER_KEEP_BYTES) {
+        free(c->out);
+        c->out = NULL;
+        c->out_cap = 0;
+    }
+}
+
 void conn_on_recv(conn_t *c, int res)
 {
     c->recv_armed = false;
@@ -199,6 +216,13 @@ void conn_on_recv(conn_t *c, int res)
     } else if (!c->read_closed) {
         c->in_len += (size_t)res;
         conn_process_input(c);
+        if (c->in_len == 0 && c->in_cap > SERVER_BUFFER_KEEP_BYTES) {
+            uint8_t *small = realloc(c->in, SERVER_IN_BYTES_INITIAL); /* after a large frame */
+            if (small) {
+                c->in = small;
+                c->in_cap = SERVER_IN_BYTES_INITIAL;
+            }
+        }
     }
     conn_update(c);
 }
@@ -215,6 +239,7 @@ void conn_on_send(conn_t *c, int res)
         c->sending_done += (size_t)res;
         if (c->in_len > 0 && !c->read_closed && !conn_backlogged(c))
             conn_process_input(c); /* requests left waiting while answers backed up */
+        conn_trim(c);
     }
     conn_update(c);
 }
@@ -223,6 +248,7 @@ void conn_on_send(conn_t *c, int res)
 static void conn_start_send(conn_t *c)
 {
     if (c->sending_done == c->sending_len) {
+        conn_trim(c);
         if (c->out_len == 0)
             return;
         uint8_t *b = c->sending;

@@ -13,6 +13,7 @@
 #define SERVER_RING_ENTRIES 1024u
 #define SERVER_IN_BYTES_INITIAL (64u * 1024)
 #define SERVER_OUT_BYTES_INITIAL (64u * 1024)
+#define SERVER_BUFFER_KEEP_BYTES (1u << 20) /* larger idle buffers are given back */
 #define SERVER_HOUSEKEEPING_MS 100u
 
 /* What an io_uring completion is for: the low 3 bits of its user_data; the
