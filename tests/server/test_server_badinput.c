@@ -501,20 +501,15 @@ END_TEST
 
 /* ---- a client that never reads ---- */
 
-/* Far more request bytes (22 B each) than the socket buffers between the
- * client and the server hold, so a server that stops reading blocks us. */
-#define SLOW_REQUESTS_MAX 1000000
-#define SLOW_SEND_MS_MAX 5000
-#define SLOW_BURST 2000
-
-START_TEST(a_client_that_never_reads_is_cut_off_and_memory_stays_bounded)
+/* Starts a server with a 1 MiB output limit and 512 KiB frames, opens *w
+ * and stores 512 KiB of events in "bulk-1", so that every read answer is
+ * large (~256 KiB). */
+static void start_with_bulk(wire_t *w, int id_seed)
 {
     teardown();
     start_with((const char *[]){"--quiet", "--max-output-bytes", "1M", "--max-frame-bytes",
                                 "512K", "--max-event-bytes", "64K", NULL});
-    wire_t w;
-    ck_assert_int_eq(wire_open(&w, srv.port), 0);
-    /* 512 KiB of events, so that every read answer is large (~256 KiB). */
+    ck_assert_int_eq(wire_open(w, srv.port), 0);
     static char data[8192];
     memset(data, 'd', sizeof data);
     for (int i = 0; i < 8; i++) {
@@ -524,14 +519,26 @@ START_TEST(a_client_that_never_reads_is_cut_off_and_memory_stays_bounded)
             e[k].type = "Bulk";
             e[k].data = data;
             e[k].data_len = sizeof data;
-            wire_id(e[k].id, 6, (uint64_t)(i * 8 + k));
+            wire_id(e[k].id, (uint64_t)id_seed, (uint64_t)(i * 8 + k));
         }
         wire_stream_t s = {.stream = "bulk-1", .expected_version = WIRE_ANY, .events = e,
                            .event_count = 8};
-        envelope_t *a = wire_append(&w, &s, 1);
+        envelope_t *a = wire_append(w, &s, 1);
         ck_assert_answer(a, BODY(APPEND_OK));
         frame_free(a);
     }
+}
+
+/* Far more request bytes (22 B each) than the socket buffers between the
+ * client and the server hold, so a server that stops reading blocks us. */
+#define SLOW_REQUESTS_MAX 1000000
+#define SLOW_SEND_MS_MAX 5000
+#define SLOW_BURST 2000
+
+START_TEST(a_client_that_never_reads_is_cut_off_and_memory_stays_bounded)
+{
+    wire_t w;
+    start_with_bulk(&w, 6);
     long rss_before = srv_rss_kb(srv.pid);
 
     /* Read requests, sent in bursts and never read, until the server stops
@@ -598,28 +605,8 @@ END_TEST
  * as if it never read). */
 START_TEST(a_client_pipelining_large_reads_and_reading_them_is_served)
 {
-    teardown();
-    start_with((const char *[]){"--quiet", "--max-output-bytes", "1M", "--max-frame-bytes",
-                                "512K", "--max-event-bytes", "64K", NULL});
     wire_t w;
-    ck_assert_int_eq(wire_open(&w, srv.port), 0);
-    static char data[8192];
-    memset(data, 'd', sizeof data);
-    for (int i = 0; i < 8; i++) {
-        wire_event_t e[8];
-        memset(e, 0, sizeof e);
-        for (int k = 0; k < 8; k++) {
-            e[k].type = "Bulk";
-            e[k].data = data;
-            e[k].data_len = sizeof data;
-            wire_id(e[k].id, 7, (uint64_t)(i * 8 + k));
-        }
-        wire_stream_t s = {.stream = "bulk-1", .expected_version = WIRE_ANY, .events = e,
-                           .event_count = 8};
-        envelope_t *a = wire_append(&w, &s, 1);
-        ck_assert_answer(a, BODY(APPEND_OK));
-        frame_free(a);
-    }
+    start_with_bulk(&w, 7);
     /* 8 reads in one write, then every answer read as it comes. */
     uint8_t frames[8 * 64];
     size_t len = 0;

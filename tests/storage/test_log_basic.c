@@ -796,23 +796,30 @@ START_TEST(a_batch_over_batch_events_max_is_too_large) {
 }
 END_TEST
 
+#define BIG_EVENT_BYTES 8000
+
+/* n incompressible events of BIG_EVENT_BYTES, type "Big", ids from seed. */
+static void big_events(log_event_in_t *ev, uint8_t (*data)[BIG_EVENT_BYTES], int n, uint64_t seed) {
+    memset(ev, 0, (size_t)n * sizeof *ev);
+    for (int i = 0; i < n; i++) {
+        tu_fill(data[i], BIG_EVENT_BYTES, seed + (uint64_t)i, false);
+        tu_id(ev[i].id, seed, (uint64_t)i);
+        ev[i].type = "Big";
+        ev[i].type_len = 3;
+        ev[i].data = data[i];
+        ev[i].data_len = BIG_EVENT_BYTES;
+    }
+}
+
 START_TEST(a_batch_over_write_bytes_max_is_too_large) {
     log_config_t cfg;
     tu_config(&cfg, g_dir, SEG_MEDIUM, true);
     cfg.write_bytes_max = 16 * 1024;
     cfg.compress_threshold_bytes = 0;
     log_t *log = open_cfg(&cfg);
-    static uint8_t data[3][8000];
+    static uint8_t data[3][BIG_EVENT_BYTES];
     log_event_in_t ev[3];
-    memset(ev, 0, sizeof ev);
-    for (int i = 0; i < 3; i++) {
-        tu_fill(data[i], sizeof data[i], 30 + i, false);
-        tu_id(ev[i].id, 30, i);
-        ev[i].type = "Big";
-        ev[i].type_len = 3;
-        ev[i].data = data[i];
-        ev[i].data_len = sizeof data[i];
-    }
+    big_events(ev, data, 3, 30);
     log_stream_append_t sa = {.stream = "big-1",
                               .stream_len = 5,
                               .expected_version = LOG_EXPECT_ANY,
@@ -833,17 +840,9 @@ START_TEST(a_batch_larger_than_a_segment_is_too_large) {
     tu_config(&cfg, g_dir, SEG_SMALL, false);
     cfg.compress_threshold_bytes = 0;
     log_t *log = open_cfg(&cfg);
-    static uint8_t data[9][8000];
+    static uint8_t data[9][BIG_EVENT_BYTES];
     log_event_in_t ev[9];
-    memset(ev, 0, sizeof ev);
-    for (int i = 0; i < 9; i++) {
-        tu_fill(data[i], sizeof data[i], 40 + i, false);
-        tu_id(ev[i].id, 40, i);
-        ev[i].type = "Big";
-        ev[i].type_len = 3;
-        ev[i].data = data[i];
-        ev[i].data_len = sizeof data[i];
-    }
+    big_events(ev, data, 9, 40);
     log_stream_append_t sa = {.stream = "big-1",
                               .stream_len = 5,
                               .expected_version = LOG_EXPECT_ANY,
