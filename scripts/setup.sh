@@ -8,7 +8,7 @@ PACKAGES=(
   liburing-dev libxxhash-dev liblz4-dev
   libprotobuf-c-dev protobuf-c-compiler
   check libjansson-dev
-  libmicrohttpd-dev
+  libmicrohttpd-dev libsqlite3-dev prometheus
   clang libclang-rt-14-dev
   libpq-dev libhiredis-dev libnats-dev
 )
