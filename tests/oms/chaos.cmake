@@ -1,0 +1,2 @@
+# oms.chaos: kill -9 of every program during a run (uses oms_system from e2e.cmake).
+oms_test(chaos 600 oms_system)

@@ -1,0 +1,4 @@
+# oms.e2e: evstored and every service, 200 orders over HTTP.
+add_library(oms_system STATIC ${CMAKE_CURRENT_SOURCE_DIR}/oms_system.c)
+target_link_libraries(oms_system PUBLIC oms_test_util httpc oms_runtime)
+oms_test(e2e 600 oms_system PkgConfig::OMS_JANSSON PkgConfig::OMS_SQLITE)

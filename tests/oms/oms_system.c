@@ -1,0 +1,215 @@
+/* oms_system.c -- the whole OMS for end-to-end tests. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "oms.h"
+#include "oms.pb-c.h"
+#include "oms_system.h"
+
+const char *const sys_proc_names[SYS_PROCS] = {
+    [SYS_SAGA] = "oms-saga",         [SYS_PAYMENT] = "oms-payment",
+    [SYS_INVENTORY] = "oms-inventory", [SYS_SHIPPING] = "oms-shipping",
+    [SYS_NOTIFICATION] = "oms-notification", [SYS_PROJECTIONS] = "oms-projections",
+    [SYS_ORDER] = "oms-order",
+};
+
+const char *const kind_names[KIND_COUNT] = {"success", "declined", "out_of_stock", "shipfail"};
+const char *const kind_reasons[KIND_COUNT] = {"", "payment_declined", "out_of_stock",
+                                              "shipping_failed"};
+
+order_kind_t sys_kind_of(unsigned n)
+{
+    unsigned r = n % 10;
+    return r < 7 ? KIND_SUCCESS : (order_kind_t)(r - 6);
+}
+
+int sys_start(sys_t *s, const char *const *saga_args)
+{
+    memset(s, 0, sizeof *s);
+    if (test_tmpdir_make("oms-sys", s->dir) != 0)
+        return -1;
+    snprintf(s->db, sizeof s->db, "%s/readmodel.db", s->dir);
+    snprintf(s->outbox, sizeof s->outbox, "%s/outbox.jsonl", s->dir);
+    if (test_server_start(&s->store, NULL) != 0)
+        return -1;
+    int n = 0;
+    for (; saga_args && saga_args[n] && n < 7; n++)
+        s->args[SYS_SAGA][n] = saga_args[n];
+    s->args[SYS_PROJECTIONS][0] = "--db";
+    s->args[SYS_PROJECTIONS][1] = s->db;
+    s->args[SYS_ORDER][0] = "--readmodel";
+    s->args[SYS_ORDER][1] = s->db;
+    s->args[SYS_NOTIFICATION][0] = "--outbox";
+    s->args[SYS_NOTIFICATION][1] = s->outbox;
+    for (int p = 0; p < SYS_PROCS; p++) {
+        if (oms_proc_start(&s->procs[p], sys_proc_names[p], s->store.port, s->dir,
+                           s->args[p]) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+void sys_destroy(sys_t *s)
+{
+    for (int p = SYS_PROCS - 1; p >= 0; p--)
+        oms_proc_stop(&s->procs[p]);
+    test_server_destroy(&s->store);
+    if (s->dir[0])
+        test_tmpdir_remove(s->dir);
+}
+
+int sys_store_crash(sys_t *s)
+{
+    test_server_kill(&s->store);
+    return test_server_restart_same_port(&s->store);
+}
+
+evs_conn_t *sys_connect(sys_t *s)
+{
+    evs_options_t opts;
+    evs_options_default(&opts);
+    opts.port = s->store.port;
+    evs_conn_t *c = NULL;
+    return evs_connect(&opts, &c) == 0 ? c : NULL;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The JSON body of order n of kind. */
+static void order_body(unsigned n, order_kind_t kind, char *out, size_t cap)
+{
+    char sku[16];
+    if (kind == KIND_OOS)
+        snprintf(sku, sizeof sku, "sku-oos");
+    else
+        snprintf(sku, sizeof sku, "sku-%04u", 1 + n % 20);
+    snprintf(out, cap,
+             "{\"customer_id\":\"cust-%u\",\"items\":[{\"sku\":\"%s\",\"quantity\":%u,"
+             "\"unit_price_cents\":1999},{\"sku\":\"sku-%04u\",\"quantity\":1,"
+             "\"unit_price_cents\":500}],\"currency\":\"EUR\",\"payment_token\":\"%s\","
+             "\"shipping_address\":{\"name\":\"Ada\",\"line1\":\"1 Main St\",\"city\":\"Berlin\","
+             "\"postal_code\":\"10115\",\"country\":\"%s\"}}",
+             n % 17, sku, 1 + n % 3, 21 + n % 5, kind == KIND_DECLINED ? "tok_decline" : "tok_visa",
+             kind == KIND_SHIPFAIL ? "ZZ" : "DE");
+}
+
+/* Takes "order_id" out of a JSON body (no full parse needed). */
+static int order_id_of(const char *body, char order_id[33])
+{
+    const char *k = strstr(body, "\"order_id\"");
+    const char *q = k ? strchr(k + 10, '"') : NULL;
+    if (!q || strlen(q + 1) < 33 || q[33] != '"')
+        return -EPROTO;
+    memcpy(order_id, q + 1, 32);
+    order_id[32] = '\0';
+    return 0;
+}
+
+int sys_place(httpc_t **c, uint16_t port, unsigned n, order_kind_t kind, int retry_ms,
+              char order_id[33])
+{
+    char body[1024], key[64];
+    order_body(n, kind, body, sizeof body);
+    snprintf(key, sizeof key, "Idempotency-Key: key-%u", n);
+    const char *headers[] = {"Content-Type: application/json", key, NULL};
+    int64_t deadline = now_ms() + retry_ms;
+    int last = -1;
+    for (;;) {
+        if (!*c && httpc_connect("127.0.0.1", port, 5000, c) != 0)
+            *c = NULL;
+        if (*c) {
+            httpc_response_t res = {0};
+            int rc = httpc_request(*c, "POST", "/orders", headers, body, strlen(body), &res);
+            last = rc != 0 ? rc : res.status;
+            if (rc == 0 && res.status == 201) {
+                rc = order_id_of(res.body, order_id);
+                httpc_response_free(&res);
+                return rc;
+            }
+            httpc_response_free(&res);
+            if (rc == 0 && res.status < 500)
+                return last; /* a 4xx is not worth a retry */
+            httpc_close(*c);
+            *c = NULL;
+        }
+        if (now_ms() >= deadline)
+            return last;
+        usleep(50000);
+    }
+}
+
+int sys_stream_types(evs_conn_t *c, const char *stream, char types[][40], int max)
+{
+    evs_read_t req = {.stream = stream};
+    evs_read_result_t res;
+    int rc = evs_read(c, &req, &res);
+    if (rc == EVS_ESTREAM_NOT_FOUND)
+        return 0;
+    if (rc != 0)
+        return rc;
+    int n = 0;
+    for (size_t i = 0; i < res.count && n < max; i++)
+        snprintf(types[n++], 40, "%s", res.events[i].type);
+    evs_read_result_free(&res);
+    return n;
+}
+
+const char *sys_verdict(evs_conn_t *c, const char *order_id, char reason[32], int *verdicts)
+{
+    char stream[64];
+    snprintf(stream, sizeof stream, "order-%s", order_id);
+    evs_read_t req = {.stream = stream};
+    evs_read_result_t res;
+    const char *verdict = NULL;
+    int count = 0;
+    if (evs_read(c, &req, &res) != 0)
+        return NULL;
+    for (size_t i = 0; i < res.count; i++) {
+        const evs_recorded_event_t *ev = &res.events[i];
+        if (strcmp(ev->type, "OrderCompleted") == 0) {
+            verdict = "OrderCompleted";
+            count++;
+        } else if (strcmp(ev->type, "OrderFailed") == 0) {
+            Oms__V1__OrderFailed *f = oms__v1__order_failed__unpack(NULL, ev->data_len, ev->data);
+            if (reason)
+                snprintf(reason, 32, "%s", f ? f->reason : "?");
+            if (f)
+                oms__v1__order_failed__free_unpacked(f, NULL);
+            verdict = "OrderFailed";
+            count++;
+        }
+    }
+    evs_read_result_free(&res);
+    if (verdicts)
+        *verdicts = count;
+    return verdict;
+}
+
+int sys_digest(sys_t *s, char digest[33])
+{
+    char path[PATH_MAX], cmd[3 * PATH_MAX];
+    if (!oms_program_path("oms-projections", path, sizeof path))
+        return -1;
+    snprintf(cmd, sizeof cmd, "'%s' --digest --db '%s'", path, s->db);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    char line[256] = "";
+    int rc = -1;
+    while (fgets(line, sizeof line, p)) {
+        if (sscanf(line, "digest %32s", digest) == 1)
+            rc = 0;
+    }
+    if (pclose(p) != 0)
+        rc = -1;
+    return rc;
+}

@@ -1,0 +1,72 @@
+/* oms_system.h -- the whole OMS for end-to-end tests: a real evstored and
+ * every service, orders of known kinds placed over HTTP, and readers of the
+ * streams that the tests check invariants on. */
+#ifndef OMS_SYSTEM_H
+#define OMS_SYSTEM_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "evstore.h"
+#include "httpc.h"
+#include "oms_fixture.h"
+#include "server_fixture.h"
+
+typedef enum {
+    SYS_SAGA, SYS_PAYMENT, SYS_INVENTORY, SYS_SHIPPING, SYS_NOTIFICATION, SYS_PROJECTIONS,
+    SYS_ORDER, SYS_PROCS
+} sys_proc_t;
+
+typedef struct {
+    test_server_t store;
+    oms_proc_t procs[SYS_PROCS];
+    char dir[PATH_MAX];        /* outputs, read model, outbox */
+    char db[PATH_MAX + 16];
+    char outbox[PATH_MAX + 16];
+    const char *args[SYS_PROCS][8]; /* per-program arguments (kept for restarts) */
+} sys_t;
+
+extern const char *const sys_proc_names[SYS_PROCS];
+
+/* Starts evstored and every service. saga_args (NULL-terminated, may be
+ * NULL) are added to oms-saga's arguments. Returns 0 or -1. */
+int sys_start(sys_t *s, const char *const *saga_args);
+/* Stops everything and removes the directories. */
+void sys_destroy(sys_t *s);
+/* kill -9 evstored and start it again on the same port. */
+int sys_store_crash(sys_t *s);
+
+typedef enum { KIND_SUCCESS, KIND_DECLINED, KIND_OOS, KIND_SHIPFAIL, KIND_COUNT } order_kind_t;
+
+extern const char *const kind_names[KIND_COUNT];
+extern const char *const kind_reasons[KIND_COUNT]; /* expected failure reason, "" for success */
+
+/* The kind of order number n in the standard mix: 7 in 10 succeed, then
+ * one each declined, out of stock, shipping failure. */
+order_kind_t sys_kind_of(unsigned n);
+
+/* POSTs order number n of kind over c (Idempotency-Key "key-<n>"),
+ * retrying with the same key on a connection error or 5xx for up to
+ * retry_ms. Fills order_id (33 bytes). Returns 0, or the last HTTP status
+ * or -errno. */
+int sys_place(httpc_t **c, uint16_t port, unsigned n, order_kind_t kind, int retry_ms,
+              char order_id[33]);
+
+/* The types of stream's events, up to max, in order. Returns the count
+ * (0 when it does not exist) or a negative error. */
+int sys_stream_types(evs_conn_t *c, const char *stream, char types[][40], int max);
+
+/* The verdict of an order: "OrderCompleted", "OrderFailed" (reason copied
+ * into reason[32]), or NULL when none yet. Counts verdict events in
+ * *verdicts (may be NULL). */
+const char *sys_verdict(evs_conn_t *c, const char *order_id, char reason[32], int *verdicts);
+
+/* Connects a client to the system's store. */
+evs_conn_t *sys_connect(sys_t *s);
+
+/* Runs oms-projections --digest on the read model: fills digest (33 bytes).
+ * Returns 0 or -1. */
+int sys_digest(sys_t *s, char digest[33]);
+
+#endif

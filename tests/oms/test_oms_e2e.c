@@ -1,0 +1,314 @@
+/* test_oms_e2e.c -- the whole OMS on a real evstored: 200 orders of a known
+ * mix placed over HTTP; each ends in its expected state with exactly the
+ * expected steps and compensations; the read model agrees with the event
+ * streams; the audit trail of each order is complete and in order; a
+ * rebuilt read model has the same digest. */
+#include <check.h>
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "oms.pb-c.h"
+#include "oms_system.h"
+
+#define ORDERS 200
+#define VERDICT_WAIT_MS 60000
+#define TYPES_MAX 16
+
+static sys_t sys_;
+static char ids[ORDERS][33];
+
+/* The streams and event types each kind ends with, in order. */
+typedef struct {
+    const char *suffix;              /* stream category */
+    const char *types[KIND_COUNT][6];
+} expectation_t;
+
+static const expectation_t expected[] = {
+    {"saga",
+     {[KIND_SUCCESS] = {"SagaStarted", "PaymentRequested", "InventoryRequested",
+                        "ShipmentRequested", "SagaCompleted"},
+      [KIND_DECLINED] = {"SagaStarted", "PaymentRequested", "SagaFailed"},
+      [KIND_OOS] = {"SagaStarted", "PaymentRequested", "InventoryRequested", "RefundRequested",
+                    "SagaFailed"},
+      [KIND_SHIPFAIL] = {"SagaStarted", "PaymentRequested", "InventoryRequested",
+                         "ShipmentRequested", "ReleaseRequested", "RefundRequested"}}},
+    {"order",
+     {[KIND_SUCCESS] = {"OrderPlaced", "OrderCompleted"},
+      [KIND_DECLINED] = {"OrderPlaced", "OrderFailed"},
+      [KIND_OOS] = {"OrderPlaced", "OrderFailed"},
+      [KIND_SHIPFAIL] = {"OrderPlaced", "OrderFailed"}}},
+    {"payment",
+     {[KIND_SUCCESS] = {"PaymentProcessed"},
+      [KIND_DECLINED] = {"PaymentFailed"},
+      [KIND_OOS] = {"PaymentProcessed", "PaymentRefunded"},
+      [KIND_SHIPFAIL] = {"PaymentProcessed", "PaymentRefunded"}}},
+    {"inventory",
+     {[KIND_SUCCESS] = {"InventoryReserved"},
+      [KIND_DECLINED] = {NULL},
+      [KIND_OOS] = {"InventoryReservationFailed"},
+      [KIND_SHIPFAIL] = {"InventoryReserved", "InventoryReleased"}}},
+    {"shipment",
+     {[KIND_SUCCESS] = {"OrderShipped"},
+      [KIND_DECLINED] = {NULL},
+      [KIND_OOS] = {NULL},
+      [KIND_SHIPFAIL] = {"ShipmentFailed"}}},
+    {"notification",
+     {[KIND_SUCCESS] = {"NotificationSent"},
+      [KIND_DECLINED] = {"NotificationSent"},
+      [KIND_OOS] = {"NotificationSent"},
+      [KIND_SHIPFAIL] = {"NotificationSent"}}},
+};
+
+static evs_conn_t *conn;
+
+static bool all_verdicts(void *ctx)
+{
+    (void)ctx;
+    for (int i = 0; i < ORDERS; i++)
+        if (!sys_verdict(conn, ids[i], NULL, NULL))
+            return false;
+    return true;
+}
+
+static bool all_notified(void *ctx)
+{
+    (void)ctx;
+    char types[TYPES_MAX][40];
+    char stream[64];
+    for (int i = 0; i < ORDERS; i++) {
+        snprintf(stream, sizeof stream, "notification-%.32s", ids[i]);
+        if (sys_stream_types(conn, stream, types, TYPES_MAX) < 1)
+            return false;
+    }
+    return true;
+}
+
+/* The shipping-failure saga ends with SagaFailed after its refund: six
+ * listed types plus SagaFailed (the table holds six). */
+static void check_streams(int i, order_kind_t kind)
+{
+    for (size_t e = 0; e < sizeof expected / sizeof *expected; e++) {
+        char stream[64], types[TYPES_MAX][40];
+        snprintf(stream, sizeof stream, "%s-%.32s", expected[e].suffix, ids[i]);
+        int n = sys_stream_types(conn, stream, types, TYPES_MAX);
+        int want = 0;
+        while (want < 6 && expected[e].types[kind][want])
+            want++;
+        bool shipfail_saga = kind == KIND_SHIPFAIL && strcmp(expected[e].suffix, "saga") == 0;
+        ck_assert_msg(n == want + (shipfail_saga ? 1 : 0), "order %d (%s): %s has %d events",
+                      i, kind_names[kind], stream, n);
+        for (int k = 0; k < want; k++)
+            ck_assert_msg(strcmp(types[k], expected[e].types[kind][k]) == 0,
+                          "order %d (%s): %s[%d] is %s, expected %s", i, kind_names[kind], stream,
+                          k, types[k], expected[e].types[kind][k]);
+        if (shipfail_saga)
+            ck_assert_str_eq(types[want], "SagaFailed");
+    }
+}
+
+/* Refund amounts equal the charge; the verdict carries the right reason. */
+static void check_money_and_reason(int i, order_kind_t kind)
+{
+    char reason[32] = "";
+    int verdicts = 0;
+    const char *v = sys_verdict(conn, ids[i], reason, &verdicts);
+    ck_assert_int_eq(verdicts, 1);
+    ck_assert_str_eq(v, kind == KIND_SUCCESS ? "OrderCompleted" : "OrderFailed");
+    if (kind != KIND_SUCCESS)
+        ck_assert_str_eq(reason, kind_reasons[kind]);
+    char stream[64];
+    snprintf(stream, sizeof stream, "payment-%.32s", ids[i]);
+    evs_read_t req = {.stream = stream};
+    evs_read_result_t res;
+    ck_assert_int_eq(evs_read(conn, &req, &res), 0);
+    int64_t charged = 0, refunded = 0;
+    for (size_t k = 0; k < res.count; k++) {
+        const evs_recorded_event_t *ev = &res.events[k];
+        if (strcmp(ev->type, "PaymentProcessed") == 0) {
+            Oms__V1__PaymentProcessed *p =
+                oms__v1__payment_processed__unpack(NULL, ev->data_len, ev->data);
+            ck_assert_ptr_nonnull(p);
+            charged += p->amount_cents;
+            oms__v1__payment_processed__free_unpacked(p, NULL);
+        } else if (strcmp(ev->type, "PaymentRefunded") == 0) {
+            Oms__V1__PaymentRefunded *p =
+                oms__v1__payment_refunded__unpack(NULL, ev->data_len, ev->data);
+            ck_assert_ptr_nonnull(p);
+            refunded += p->amount_cents;
+            oms__v1__payment_refunded__free_unpacked(p, NULL);
+        }
+    }
+    evs_read_result_free(&res);
+    if (kind == KIND_SUCCESS)
+        ck_assert(charged > 0 && refunded == 0);
+    else
+        ck_assert_int_eq(charged, refunded);
+}
+
+/* GET /orders/{id}/events: every event of the order's streams, in position
+ * order, starting with OrderPlaced. */
+static void check_audit_trail(int i)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/orders/%.32s/events", ids[i]);
+    httpc_response_t res;
+    ck_assert_int_eq(httpc_once("127.0.0.1", sys_.procs[SYS_ORDER].port, 5000, "GET", path, NULL,
+                                NULL, 0, &res),
+                     0);
+    ck_assert_int_eq(res.status, 200);
+    json_error_t err;
+    json_t *root = json_loads(res.body, 0, &err);
+    httpc_response_free(&res);
+    ck_assert_msg(root != NULL, "audit trail is not JSON: %s", err.text);
+    json_t *events = json_is_array(root) ? root : json_object_get(root, "events");
+    ck_assert(json_is_array(events));
+    int total = 0;
+    for (size_t e = 0; e < sizeof expected / sizeof *expected; e++) {
+        char stream[64], types[TYPES_MAX][40];
+        snprintf(stream, sizeof stream, "%s-%.32s", expected[e].suffix, ids[i]);
+        total += sys_stream_types(conn, stream, types, TYPES_MAX);
+    }
+    ck_assert_int_eq((int)json_array_size(events), total);
+    json_int_t last = -1;
+    for (size_t k = 0; k < json_array_size(events); k++) {
+        json_t *ev = json_array_get(events, k);
+        json_int_t pos = json_integer_value(json_object_get(ev, "position"));
+        ck_assert_msg(pos > last, "audit trail of order %d out of order at %zu", i, k);
+        last = pos;
+        ck_assert(json_is_string(json_object_get(ev, "type")));
+        ck_assert(json_is_object(json_object_get(ev, "data")));
+    }
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(events, 0), "type")),
+                     "OrderPlaced");
+    json_decref(root);
+}
+
+typedef struct {
+    sqlite3 *db;
+    int agreeing;
+} rm_t;
+
+/* Rows of the read model agree with the verdicts in the streams. */
+static bool read_model_agrees(void *ctx)
+{
+    rm_t *rm = ctx;
+    if (!rm->db && sqlite3_open_v2(sys_.db, &rm->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        sqlite3_close(rm->db);
+        rm->db = NULL;
+        return false;
+    }
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(rm->db,
+                           "SELECT status, coalesce(failure_reason,'') FROM orders WHERE order_id=?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return false;
+    rm->agreeing = 0;
+    for (int i = 0; i < ORDERS; i++) {
+        order_kind_t kind = sys_kind_of((unsigned)i);
+        sqlite3_bind_text(st, 1, ids[i], -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            const char *status = (const char *)sqlite3_column_text(st, 0);
+            const char *reason = (const char *)sqlite3_column_text(st, 1);
+            if (strcmp(status, kind == KIND_SUCCESS ? "COMPLETED" : "FAILED") == 0 &&
+                strcmp(reason, kind_reasons[kind]) == 0)
+                rm->agreeing++;
+        }
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    return rm->agreeing == ORDERS;
+}
+
+static int64_t checkpoint_of(const char *db_path)
+{
+    sqlite3 *db;
+    int64_t pos = -1;
+    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(db, "SELECT position FROM projection_checkpoint WHERE name='main'",
+                               -1, &st, NULL) == SQLITE_OK) {
+            if (sqlite3_step(st) == SQLITE_ROW)
+                pos = sqlite3_column_int64(st, 0);
+            sqlite3_finalize(st);
+        }
+    }
+    sqlite3_close(db);
+    return pos;
+}
+
+static int64_t rebuilt_target;
+
+static bool rebuilt(void *ctx)
+{
+    (void)ctx;
+    return checkpoint_of(sys_.db) >= rebuilt_target;
+}
+
+START_TEST(two_hundred_orders_reach_their_expected_end)
+{
+    ck_assert_int_eq(sys_start(&sys_, NULL), 0);
+    conn = sys_connect(&sys_);
+    ck_assert_ptr_nonnull(conn);
+    httpc_t *http = NULL;
+    for (unsigned i = 0; i < ORDERS; i++)
+        ck_assert_int_eq(sys_place(&http, sys_.procs[SYS_ORDER].port, i, sys_kind_of(i), 10000,
+                                   ids[i]),
+                         0);
+    httpc_close(http);
+    ck_assert_msg(oms_wait_until(all_verdicts, NULL, VERDICT_WAIT_MS),
+                  "not every order reached a verdict");
+    ck_assert(oms_wait_until(all_notified, NULL, VERDICT_WAIT_MS));
+    int per_kind[KIND_COUNT] = {0};
+    for (int i = 0; i < ORDERS; i++) {
+        order_kind_t kind = sys_kind_of((unsigned)i);
+        per_kind[kind]++;
+        check_streams(i, kind);
+        check_money_and_reason(i, kind);
+    }
+    ck_assert_int_eq(per_kind[KIND_SUCCESS], 140);
+    for (int i = 0; i < ORDERS; i += 10)
+        check_audit_trail(i);
+
+    /* The read model agrees with the streams. */
+    rm_t rm = {0};
+    ck_assert_msg(oms_wait_until(read_model_agrees, &rm, VERDICT_WAIT_MS),
+                  "read model: %d of %d orders agree", rm.agreeing, ORDERS);
+    sqlite3_close(rm.db);
+
+    /* Rebuild: the same rows. */
+    ck_assert_int_eq(oms_proc_stop(&sys_.procs[SYS_PROJECTIONS]), 0);
+    char before[33], after[33];
+    ck_assert_int_eq(sys_digest(&sys_, before), 0);
+    rebuilt_target = checkpoint_of(sys_.db);
+    ck_assert_int_gt(rebuilt_target, 0);
+    sys_.args[SYS_PROJECTIONS][2] = "--rebuild";
+    memcpy(sys_.procs[SYS_PROJECTIONS].args, sys_.args[SYS_PROJECTIONS],
+           sizeof sys_.args[SYS_PROJECTIONS]);
+    ck_assert_int_eq(oms_proc_restart(&sys_.procs[SYS_PROJECTIONS]), 0);
+    ck_assert(oms_wait_until(rebuilt, NULL, VERDICT_WAIT_MS));
+    ck_assert_int_eq(oms_proc_stop(&sys_.procs[SYS_PROJECTIONS]), 0);
+    ck_assert_int_eq(sys_digest(&sys_, after), 0);
+    ck_assert_str_eq(before, after);
+
+    evs_close(conn);
+    sys_destroy(&sys_);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("oms e2e");
+    TCase *t = tcase_create("e2e");
+    tcase_set_timeout(t, 300);
+    tcase_add_test(t, two_hundred_orders_reach_their_expected_end);
+    suite_add_tcase(s, t);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
