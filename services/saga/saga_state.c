@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "oms_domain.h"
 #include "saga.h"
 
 static const char *const phase_names[] = {
@@ -104,30 +105,9 @@ int oms_saga_apply_msg(oms_saga_t *s, const ProtobufCMessage *msg, int64_t ts_ns
     return 0;
 }
 
-/* The message descriptor of a domain event type, NULL when unknown. */
-static const ProtobufCMessageDescriptor *descriptor_of(const char *type)
-{
-    static const ProtobufCMessageDescriptor *const known[] = {
-        &oms__v1__order_placed__descriptor,        &oms__v1__saga_started__descriptor,
-        &oms__v1__payment_requested__descriptor,   &oms__v1__refund_requested__descriptor,
-        &oms__v1__inventory_requested__descriptor, &oms__v1__release_requested__descriptor,
-        &oms__v1__shipment_requested__descriptor,  &oms__v1__shipment_cancel_requested__descriptor,
-        &oms__v1__saga_step_timed_out__descriptor, &oms__v1__saga_completed__descriptor,
-        &oms__v1__saga_failed__descriptor,         &oms__v1__payment_processed__descriptor,
-        &oms__v1__payment_failed__descriptor,      &oms__v1__payment_refunded__descriptor,
-        &oms__v1__inventory_reserved__descriptor,  &oms__v1__inventory_reservation_failed__descriptor,
-        &oms__v1__inventory_released__descriptor,  &oms__v1__order_shipped__descriptor,
-        &oms__v1__shipment_failed__descriptor,     &oms__v1__shipment_cancelled__descriptor,
-    };
-    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
-        if (strcmp(known[i]->short_name, type) == 0)
-            return known[i];
-    return NULL;
-}
-
 static ProtobufCMessage *unpack(const evs_recorded_event_t *ev)
 {
-    const ProtobufCMessageDescriptor *d = descriptor_of(ev->type);
+    const ProtobufCMessageDescriptor *d = oms_domain_descriptor(ev->type);
     return d ? protobuf_c_message_unpack(d, NULL, ev->data_len, ev->data) : NULL;
 }
 

@@ -9,6 +9,9 @@
 #define _GNU_SOURCE
 #include "log_int.h"
 #include "protocol.h"
+#ifdef EVSTORE_INSPECT_OMS
+#include "oms_domain.h"
+#endif
 
 #include <check.h>
 #include <dirent.h>
@@ -421,6 +424,26 @@ START_TEST(dump_json_lines_and_filters)
 }
 END_TEST
 
+/* Appends one event of type with the packed payload buf to stream. */
+static void append_payload(const char *stream, const char *type, const uint8_t *buf, size_t n,
+                           bool system)
+{
+    log_event_in_t ev = {.type = type, .type_len = strlen(type), .data = buf, .data_len = n};
+    ev.id[0] = 0xee;
+    ev.id[1] = (uint8_t)strlen(stream);
+    log_stream_append_t sa = {.stream = stream, .stream_len = strlen(stream),
+                              .expected_version = LOG_EXPECT_ANY, .events = &ev,
+                              .event_count = 1};
+    log_append_t req = {.streams = &sa, .stream_count = 1, .system = system};
+    log_config_t cfg;
+    config(&cfg);
+    log_t *log;
+    ck_assert_int_eq(log_open(&cfg, &log, NULL), 0);
+    log_append_result_t res;
+    ck_assert_int_eq(log_append_wait(log, &req, &res), 0);
+    ck_assert_int_eq(log_close(log), 0);
+}
+
 /* A GroupSettings event in a "$group-" stream, as evstored writes it. */
 static void append_group_settings(const char *name)
 {
@@ -433,19 +456,7 @@ static void append_group_settings(const char *name)
     size_t n = evstore__v1__group_settings__pack(&m, buf);
     char stream[64];
     snprintf(stream, sizeof stream, "$group-%s", name);
-    log_event_in_t ev = {.type = "GroupSettings", .type_len = 13, .data = buf, .data_len = n};
-    ev.id[0] = 0xee;
-    log_stream_append_t sa = {.stream = stream, .stream_len = strlen(stream),
-                              .expected_version = LOG_EXPECT_ANY, .events = &ev,
-                              .event_count = 1};
-    log_append_t req = {.streams = &sa, .stream_count = 1, .system = true};
-    log_config_t cfg;
-    config(&cfg);
-    log_t *log;
-    ck_assert_int_eq(log_open(&cfg, &log, NULL), 0);
-    log_append_result_t res;
-    ck_assert_int_eq(log_append_wait(log, &req, &res), 0);
-    ck_assert_int_eq(log_close(log), 0);
+    append_payload(stream, "GroupSettings", buf, n, true);
 }
 
 START_TEST(dump_decodes_known_protobuf_payloads)
@@ -461,6 +472,30 @@ START_TEST(dump_decodes_known_protobuf_payloads)
     ck_assert_ptr_null(strstr(g_out, "data_decoded"));
 }
 END_TEST
+
+#ifdef EVSTORE_INSPECT_OMS
+START_TEST(dump_decodes_oms_domain_events)
+{
+    Oms__V1__OrderItem item = OMS__V1__ORDER_ITEM__INIT;
+    item.sku = "sku-0001";
+    item.quantity = 3;
+    Oms__V1__OrderItem *items[] = {&item};
+    Oms__V1__OrderPlaced m = OMS__V1__ORDER_PLACED__INIT;
+    m.order_id = "o1";
+    m.customer_id = "cust-7";
+    m.n_items = 1;
+    m.items = items;
+    m.total_cents = 4200;
+    uint8_t buf[256];
+    size_t n = oms__v1__order_placed__pack(&m, buf);
+    append_payload("order-o1", "OrderPlaced", buf, n, false);
+    ck_assert_int_eq(run("dump", "--json", "--stream", "order-o1", g_dir, NULL), 0);
+    expect_out("\"data_decoded\":{\"order_id\":\"o1\",\"customer_id\":\"cust-7\"");
+    expect_out("\"sku\":\"sku-0001\"");
+    expect_out("\"total_cents\":4200");
+}
+END_TEST
+#endif
 
 START_TEST(usage_and_help)
 {
@@ -888,6 +923,9 @@ static Suite *inspect_suite(void)
     tcase_add_test(clean, stats_match_what_was_appended);
     tcase_add_test(clean, dump_json_lines_and_filters);
     tcase_add_test(clean, dump_decodes_known_protobuf_payloads);
+#ifdef EVSTORE_INSPECT_OMS
+    tcase_add_test(clean, dump_decodes_oms_domain_events);
+#endif
     tcase_add_test(clean, usage_and_help);
     suite_add_tcase(s, clean);
     TCase *damage = tcase_create("damage");

@@ -1,10 +1,13 @@
 /* inspect_proto.c -- payloads that are known protobuf messages, decoded
  * field by field from their protobuf-c descriptors. The known messages are
- * listed in one table: the store's own (group settings in "$group-" streams)
- * now; the OMS services' domain events join it when they exist. */
+ * listed in one table: the store's own (group settings in "$group-" streams);
+ * when the OMS is built, its domain events too (any stream, by type name). */
 #include "inspect.h"
 
 #include "protocol.h"
+#ifdef EVSTORE_INSPECT_OMS
+#include "oms_domain.h"
+#endif
 
 #include <string.h>
 
@@ -26,6 +29,14 @@ const ProtobufCMessageDescriptor *inspect_proto_for(const log_event_t *ev)
             ev->type_len == t && memcmp(ev->type, known[i].type, t) == 0)
             return known[i].desc;
     }
+#ifdef EVSTORE_INSPECT_OMS
+    char type[64];
+    if (ev->type_len < sizeof type) {
+        memcpy(type, ev->type, ev->type_len);
+        type[ev->type_len] = '\0';
+        return oms_domain_descriptor(type);
+    }
+#endif
     return NULL;
 }
 
