@@ -41,7 +41,8 @@ bool oms_saga_final(const oms_saga_t *s)
 
 static void set_reason(oms_saga_t *s, const char *reason)
 {
-    snprintf(s->reason, sizeof s->reason, "%s", reason ? reason : "");
+    if (reason != s->reason) /* a decision may carry the saga's own reason */
+        snprintf(s->reason, sizeof s->reason, "%s", reason ? reason : "");
 }
 
 static void pending(oms_saga_t *s, oms_saga_phase_t phase, uint32_t attempt, int64_t ts_ns)

@@ -57,12 +57,20 @@ static oms_saga_decision_t decide(oms_saga_t *s, const void *msg)
     return d;
 }
 
-/* Applies the decision's saga events to s, as replayed from the stream. */
+/* Applies the decision's saga events to s as replayed from the stream or,
+ * with in_memory set, as oms-saga applies what it has just appended (the
+ * messages themselves, which may point into s). */
+static bool in_memory;
+
 static void commit(oms_saga_t *s, oms_saga_decision_t *d, int64_t ts)
 {
     for (size_t i = 0; i < d->count; i++) {
         if (d->out[i].to_order)
             continue;
+        if (in_memory) {
+            ck_assert_int_eq(oms_saga_apply_msg(s, d->out[i].msg, ts), 0);
+            continue;
+        }
         event_t e = event_of(d->out[i].msg, "saga-o1", ts);
         ck_assert_int_eq(oms_saga_apply(s, &e.ev), 0);
         free(e.data);
@@ -270,6 +278,25 @@ START_TEST(shipping_failure_releases_then_refunds_then_fails)
     Oms__V1__PaymentRefunded rf = refunded(2500);
     expect_failed(&s, &rf, "shipping_failed", true, true);
     oms_saga_free(&s);
+}
+END_TEST
+
+START_TEST(decisions_applied_in_memory_keep_the_reason)
+{
+    in_memory = true;
+    oms_saga_t s;
+    reach_shipping(&s);
+    Oms__V1__ShipmentFailed f = OMS__V1__SHIPMENT_FAILED__INIT;
+    f.order_id = "o1";
+    expect(&s, &f, TYPES("ReleaseRequested"), 0);
+    Oms__V1__InventoryReleased rl = released();
+    expect(&s, &rl, TYPES("RefundRequested"), 0);
+    ck_assert_str_eq(s.reason, "shipping_failed");
+    Oms__V1__PaymentRefunded rf = refunded(2500);
+    expect_failed(&s, &rf, "shipping_failed", true, true);
+    ck_assert_str_eq(s.reason, "shipping_failed");
+    oms_saga_free(&s);
+    in_memory = false;
 }
 END_TEST
 
@@ -490,6 +517,7 @@ static Suite *saga_suite(void)
     tcase_add_test(t, declined_payment_fails_without_compensation);
     tcase_add_test(t, out_of_stock_refunds_then_fails);
     tcase_add_test(t, shipping_failure_releases_then_refunds_then_fails);
+    tcase_add_test(t, decisions_applied_in_memory_keep_the_reason);
     tcase_add_test(t, no_timeout_before_the_deadline);
     tcase_add_test(t, payment_timeout_voids_the_payment_and_fails);
     tcase_add_test(t, inventory_timeout_releases_and_refunds);
