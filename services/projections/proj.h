@@ -77,10 +77,16 @@ void oms_proj_db_close(oms_proj_db_t *db);
  * nothing was ever applied. Returns 0 or -EIO. */
 int oms_proj_db_checkpoint(oms_proj_db_t *db, int64_t *position);
 
-/* Transactions: begin, and commit with the checkpoint set to position in
- * the same transaction (position < 0: leave it). Rollback never fails
- * visibly. Return 0 or -EIO. */
-int oms_proj_db_begin(oms_proj_db_t *db);
+/* Begins a write transaction (holding SQLite's write lock until it ends)
+ * and checks that the stored checkpoint is still `checkpoint`, the one this
+ * process committed last: when another process wrote the model meanwhile,
+ * applying on would apply its events twice. Returns 0, -EBUSY (the
+ * checkpoint moved; rolled back) or -EIO. */
+int oms_proj_db_begin(oms_proj_db_t *db, int64_t checkpoint);
+
+/* Commits with the checkpoint set to position in the same transaction
+ * (position < 0: leave it). Returns 0 or -EIO. Rollback never fails
+ * visibly (nothing happens when no transaction is open). */
 int oms_proj_db_commit(oms_proj_db_t *db, int64_t position);
 void oms_proj_db_rollback(oms_proj_db_t *db);
 

@@ -221,9 +221,22 @@ int oms_proj_db_checkpoint(oms_proj_db_t *db, int64_t *position)
     return err;
 }
 
-int oms_proj_db_begin(oms_proj_db_t *db)
+int oms_proj_db_begin(oms_proj_db_t *db, int64_t checkpoint)
 {
-    return db_exec(db, "BEGIN IMMEDIATE", "begin");
+    int err = db_exec(db, "BEGIN IMMEDIATE", "begin");
+    int64_t stored = -1;
+    if (!err)
+        err = oms_proj_db_checkpoint(db, &stored);
+    if (!err && stored != checkpoint) {
+        fprintf(stderr,
+                "oms-projections: %s: the checkpoint moved from %lld to %lld under us:"
+                " another writer (a second oms-projections?) owns this read model\n",
+                db->path, (long long)checkpoint, (long long)stored);
+        err = -EBUSY;
+    }
+    if (err)
+        oms_proj_db_rollback(db);
+    return err;
 }
 
 int oms_proj_db_commit(oms_proj_db_t *db, int64_t position)

@@ -3,9 +3,11 @@
  * transaction per batch with the checkpoint in it.
  *
  * A batch commits when it holds batch_max events, when it has been open
- * OMS_PROJ_COMMIT_MS_MAX, when the subscription has nothing more for now
- * (idle, or caught up), and on stop. So the read model trails the log by
- * about OMS_PROJ_COMMIT_MS_MAX at most while events flow. */
+ * OMS_PROJ_COMMIT_MS_MAX, when the subscription has nothing more at hand
+ * (the next event is not already received: idle, or caught up), and on
+ * stop. So an event is visible in the model about as soon as it is
+ * applied when events trickle in, and at most OMS_PROJ_COMMIT_MS_MAX
+ * after it arrived while they stream. */
 #include <errno.h>
 #include <stdio.h>
 #include <time.h>
@@ -28,7 +30,7 @@ static int batch_begin(batch_t *b)
 {
     if (b->open)
         return 0;
-    int err = oms_proj_db_begin(b->db);
+    int err = oms_proj_db_begin(b->db, b->committed);
     if (err)
         return err;
     b->open = true;
@@ -102,23 +104,27 @@ static int batch_caught_up(batch_t *b, uint64_t next)
     return batch_commit(b);
 }
 
-/* How long the next wait for an event may be: what is left of the open
- * batch's time, or the idle poll (so a stop is seen soon). */
+/* How long the next wait for an event may be: none while a batch is open
+ * (nothing more at hand means idle: commit now), the idle poll otherwise
+ * (so a stop is seen soon). 0 also when the open batch is due. */
 static int batch_wait_ms(const batch_t *b)
 {
-    if (!b->open)
-        return OMS_PROJ_IDLE_POLL_MS;
-    int64_t left = OMS_PROJ_COMMIT_MS_MAX - (oms_mono_ns() - b->opened_ns) / 1000000;
-    return left > 0 ? (int)left : 0;
+    return b->open ? 0 : OMS_PROJ_IDLE_POLL_MS;
+}
+
+/* An open batch that is full of time commits even while events keep
+ * coming, so the model trails the log by at most OMS_PROJ_COMMIT_MS_MAX. */
+static bool batch_due(const batch_t *b)
+{
+    return b->open && oms_mono_ns() - b->opened_ns >= (int64_t)OMS_PROJ_COMMIT_MS_MAX * 1000000;
 }
 
 static int run_loop(batch_t *b, evs_sub_t *sub, volatile int *stop)
 {
     while (!*stop) {
-        int wait_ms = batch_wait_ms(b);
         int err = 0;
         evs_sub_item_t item;
-        int rc = wait_ms == 0 ? EVS_ETIMEDOUT : evs_sub_next(sub, wait_ms, &item);
+        int rc = batch_due(b) ? EVS_ETIMEDOUT : evs_sub_next(sub, batch_wait_ms(b), &item);
         if (rc == EVS_ETIMEDOUT) {
             err = batch_commit(b);
         } else if (rc != 0) {
