@@ -41,7 +41,9 @@ static int batch_begin(batch_t *b)
 }
 
 /* Commits the open batch with its checkpoint (nothing when none is open).
- * On failure it is rolled back: the model stays at the last checkpoint. */
+ * On failure it is rolled back: the model stays at the last checkpoint,
+ * behind the subscription, so the caller must end the run (a restart
+ * resumes from that checkpoint). */
 static int batch_commit(batch_t *b)
 {
     if (!b->open)
@@ -106,7 +108,7 @@ static int batch_caught_up(batch_t *b, uint64_t next)
 
 /* How long the next wait for an event may be: none while a batch is open
  * (nothing more at hand means idle: commit now), the idle poll otherwise
- * (so a stop is seen soon). 0 also when the open batch is due. */
+ * (so a stop is seen soon). */
 static int batch_wait_ms(const batch_t *b)
 {
     return b->open ? 0 : OMS_PROJ_IDLE_POLL_MS;
