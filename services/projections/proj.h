@@ -154,11 +154,10 @@ int oms_proj_stock_released(oms_proj_db_t *db, const void *msg, const evs_record
 struct Oms__V1__OrderItem;
 
 /* The JSON array [{"sku":..,"quantity":..,"unit_price_cents":..}, ...] of
- * items[0..count), compact, malloc'd into *json (the caller frees it), and
- * the sum of the quantities into *units. Returns 0, -EBADMSG (an empty sku
- * or one that is not UTF-8 text, a negative price) or -ENOMEM. */
-int oms_proj_items_json(struct Oms__V1__OrderItem *const *items, size_t count, char **json,
-                        int64_t *units);
+ * items[0..count), compact (the keys in that order, as oms-order writes
+ * them), malloc'd into *json (the caller frees it). Returns 0, -EBADMSG (an
+ * empty sku or one that is not UTF-8 text, a negative price) or -ENOMEM. */
+int oms_proj_items_json(struct Oms__V1__OrderItem *const *items, size_t count, char **json);
 
 /* ==== --digest (proj_digest.c) ========================================= */
 

@@ -5,11 +5,9 @@
 #include "oms.pb-c.h"
 #include "proj.h"
 
-int oms_proj_items_json(struct Oms__V1__OrderItem *const *items, size_t count, char **json,
-                        int64_t *units)
+int oms_proj_items_json(struct Oms__V1__OrderItem *const *items, size_t count, char **json)
 {
     *json = NULL;
-    *units = 0;
     json_t *array = json_array();
     if (!array)
         return -ENOMEM;
@@ -26,7 +24,6 @@ int oms_proj_items_json(struct Oms__V1__OrderItem *const *items, size_t count, c
                                  (json_int_t)it->unit_price_cents);
         if (!line || json_array_append_new(array, line) != 0)
             err = -EBADMSG;
-        *units += it->quantity;
     }
     if (!err) {
         *json = json_dumps(array, JSON_COMPACT);

@@ -78,8 +78,10 @@ static int customer_verdict(oms_proj_db_t *db, const char *order_id, bool comple
     return oms_proj_db_step(db, OMS_PROJ_SQL_CUSTOMER_FINAL, NULL);
 }
 
+/* item_count is the number of lines, as oms-order counts them when it
+ * shows an order from its stream. */
 static int order_insert(oms_proj_db_t *db, const Oms__V1__OrderPlaced *m, const char *items,
-                        int64_t units, const evs_recorded_event_t *ev, int *inserted)
+                        const evs_recorded_event_t *ev, int *inserted)
 {
     sqlite3_stmt *st = oms_proj_db_stmt(db, OMS_PROJ_SQL_ORDER_INSERT);
     sqlite3_bind_text(st, 1, m->order_id, -1, SQLITE_STATIC);
@@ -87,7 +89,7 @@ static int order_insert(oms_proj_db_t *db, const Oms__V1__OrderPlaced *m, const 
     sqlite3_bind_int64(st, 3, m->total_cents);
     sqlite3_bind_text(st, 4, m->currency, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, items, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 6, units);
+    sqlite3_bind_int64(st, 6, (int64_t)m->n_items);
     sqlite3_bind_int64(st, 7, m->placed_at_ns ? m->placed_at_ns : ev->timestamp_ns);
     sqlite3_bind_int64(st, 8, ev->timestamp_ns);
     sqlite3_bind_int64(st, 9, (int64_t)ev->position);
@@ -110,12 +112,11 @@ int oms_proj_order_placed(oms_proj_db_t *db, const void *msg, const evs_recorded
     if (!*m->order_id || !*m->customer_id || m->total_cents < 0)
         return -EBADMSG;
     char *items = NULL;
-    int64_t units = 0;
-    int err = oms_proj_items_json(m->items, m->n_items, &items, &units);
+    int err = oms_proj_items_json(m->items, m->n_items, &items);
     if (err)
         return err;
     int inserted = 0;
-    err = order_insert(db, m, items, units, ev, &inserted);
+    err = order_insert(db, m, items, ev, &inserted);
     if (!err && inserted) /* a second OrderPlaced for the order is not a second order */
         err = customer_placed(db, m, ev);
     free(items);

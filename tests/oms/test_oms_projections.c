@@ -569,14 +569,14 @@ static const char *stock_row(const char *sku)
 static void scenario_check_rows(void)
 {
     ck_assert_str_eq(order_row("o-completed"),
-                     "COMPLETED|cust-1|2000|EUR|3|NULL|charged|reserved|shipped|ship-1");
+                     "COMPLETED|cust-1|2000|EUR|2|NULL|charged|reserved|shipped|ship-1");
     ck_assert_str_eq(order_row("o-declined"),
                      "FAILED|cust-1|700|EUR|1|payment_declined|declined|NULL|NULL|NULL");
     ck_assert_str_eq(order_row("o-nostock"),
-                     "FAILED|cust-2|500|EUR|5|out_of_stock|refunded|failed|NULL|NULL");
+                     "FAILED|cust-2|500|EUR|1|out_of_stock|refunded|failed|NULL|NULL");
     ck_assert_str_eq(order_row("o-noship"),
                      "FAILED|cust-2|300|EUR|1|shipping_failed|refunded|released|failed|NULL");
-    ck_assert_str_eq(order_row("o-open"), "PAID|cust-3|200|EUR|2|NULL|charged|NULL|NULL|NULL");
+    ck_assert_str_eq(order_row("o-open"), "PAID|cust-3|200|EUR|1|NULL|charged|NULL|NULL|NULL");
     ck_assert_str_eq(order_row("o-pending"), "PENDING|cust-3|150|EUR|1|NULL|NULL|NULL|NULL|NULL");
     ck_assert_str_eq(row_text("SELECT COUNT(*) FROM orders"), "6");
 
