@@ -162,9 +162,20 @@ void demo_watch_all_placed(demo_watch_t *w, size_t placed);
  * (monotonic), or until *stop is set. Returns true when all came. */
 bool demo_watch_wait(demo_watch_t *w, int64_t deadline_ns, volatile int *stop);
 
-/* Stops the thread and closes the subscription. Counters for the report:
- * verdicts of orders that are not ours, and the subscription's error (0). */
-void demo_watch_stop(demo_watch_t *w, uint64_t *foreign, int *error);
+#define DEMO_OTHER_REASONS_MAX 4u  /* distinct unknown OrderFailed reasons kept */
+#define DEMO_REASON_BYTES_MAX 64u
+
+/* What the watcher saw besides the verdicts of our orders. */
+typedef struct {
+    uint64_t foreign;   /* verdicts of orders that are not ours */
+    int error;          /* why the subscription ended (0: it did not) */
+    char other_reasons[DEMO_OTHER_REASONS_MAX][DEMO_REASON_BYTES_MAX]; /* unknown reason texts */
+    size_t other_reason_count;
+} demo_watch_stats_t;
+
+/* Stops the thread, closes the subscription and frees w; *stats gets what
+ * it saw. */
+void demo_watch_stop(demo_watch_t *w, demo_watch_stats_t *stats);
 
 /* ==== the load ========================================================== */
 
@@ -194,8 +205,7 @@ typedef struct {
     const demo_order_t *orders;
     size_t n;
     const demo_load_result_t *load;
-    uint64_t foreign;        /* verdicts of other orders seen on the subscription */
-    int watch_error;
+    demo_watch_stats_t watch;
 } demo_report_in_t;
 
 /* Prints the table to stdout, writes cfg->json_path when set, and returns

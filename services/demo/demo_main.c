@@ -117,7 +117,7 @@ int main(int argc, char **argv)
     int64_t from = load.last_posted_ns ? load.last_posted_ns : demo_now_ns();
     demo_watch_wait(watch, from + (int64_t)cfg.timeout_s * 1000000000, stop);
     demo_report_in_t rep = {.cfg = &cfg, .orders = orders, .n = cfg.orders, .load = &load};
-    demo_watch_stop(watch, &rep.foreign, &rep.watch_error);
+    demo_watch_stop(watch, &rep.watch);
     bool ok = demo_report(&rep);
     free(orders);
     return ok ? 0 : 1;

@@ -125,7 +125,7 @@ static int figures_compute(const demo_report_in_t *in, demo_figures_t *f)
     f->e2e_s = f->last_verdict_ns ? (double)(f->last_verdict_ns - l->first_post_ns) / 1e9 : 0;
     f->e2e_per_s = f->e2e_s > 0 ? (double)f->verdicts_in_time / f->e2e_s : 0;
     f->ok = in->n > 0 && all->placed == in->n && all->missing == 0 && all->unexpected == 0 &&
-            all->duplicates == 0 && in->watch_error == 0;
+            all->duplicates == 0 && in->watch.error == 0;
     return 0;
 }
 
@@ -177,16 +177,19 @@ static void print_table(const demo_report_in_t *in, const demo_figures_t *f)
     if (l->post_failed || l->not_sent)
         printf("not placed: %zu refused or failed after %u tries, %zu not sent (stopped)\n",
                l->post_failed, DEMO_POST_ATTEMPTS_MAX, l->not_sent);
-    if (all->late || all->duplicates || in->foreign)
+    if (all->late || all->duplicates || in->watch.foreign)
         printf("also:       %zu verdicts later than %u s, %zu orders with more than one verdict, "
                "%llu verdicts of other orders\n", all->late, in->cfg->timeout_s, all->duplicates,
-               (unsigned long long)in->foreign);
+               (unsigned long long)in->watch.foreign);
+    for (size_t i = 0; i < in->watch.other_reason_count; i++)
+        printf("%s\"%s\"%s", i == 0 ? "other:      OrderFailed reasons this demo does not know: " : ", ",
+               in->watch.other_reasons[i], i + 1 == in->watch.other_reason_count ? "\n" : "");
     if (f->ok)
         printf("result:     OK: all %zu orders reached their expected verdict within %u s\n",
                in->n, in->cfg->timeout_s);
     else
         printf("result:     FAILED: not every order reached its expected verdict within %u s%s\n",
-               in->cfg->timeout_s, in->watch_error ? " (the subscription to $ce-order ended)" : "");
+               in->cfg->timeout_s, in->watch.error ? " (the subscription to $ce-order ended)" : "");
 }
 
 static json_t *row_json(const demo_row_t *r)
@@ -225,8 +228,12 @@ static int write_json(const demo_report_in_t *in, const demo_figures_t *f)
         (json_int_t)c->timeout_s, "kinds", kinds, "all", row_json(&f->rows[DEMO_KINDS]),
         "placing_s", f->placing_s, "placed_per_s", f->placed_per_s,
         "first_post_to_last_verdict_s", f->e2e_s, "end_to_end_per_s", f->e2e_per_s, "retries",
-        (json_int_t)in->load->retries, "foreign_verdicts", (json_int_t)in->foreign, "ok",
+        (json_int_t)in->load->retries, "foreign_verdicts", (json_int_t)in->watch.foreign, "ok",
         (int)f->ok);
+    json_t *other = json_array();
+    for (size_t i = 0; i < in->watch.other_reason_count; i++)
+        json_array_append_new(other, json_string(in->watch.other_reasons[i]));
+    json_object_set_new(root, "other_reasons", other);
     int rc = root != NULL ? json_dump_file(root, c->json_path, JSON_INDENT(2)) : -1;
     if (rc != 0)
         fprintf(stderr, "oms-demo: cannot write %s\n", c->json_path);

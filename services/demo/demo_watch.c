@@ -43,7 +43,7 @@ struct demo_watch {
     size_t placed_total;
     bool stop;
     uint64_t foreign_dropped; /* unknown ids not kept (the table's share for them was full) */
-    int error;
+    demo_watch_stats_t stats; /* error and other_reasons (foreign is counted at the end) */
 };
 
 static uint64_t id_hash(const char *id)
@@ -112,6 +112,19 @@ static void apply_verdict(demo_watch_t *w, const char *id, demo_verdict_t v, dem
     pthread_mutex_unlock(&w->lock);
 }
 
+/* Keeps a reason text the demo does not know, for the report. */
+static void note_other_reason(demo_watch_t *w, const char *reason)
+{
+    demo_watch_stats_t *st = &w->stats;
+    pthread_mutex_lock(&w->lock);
+    bool known = false;
+    for (size_t i = 0; i < st->other_reason_count; i++)
+        known = known || strncmp(st->other_reasons[i], reason, DEMO_REASON_BYTES_MAX - 1) == 0;
+    if (!known && st->other_reason_count < DEMO_OTHER_REASONS_MAX)
+        snprintf(st->other_reasons[st->other_reason_count++], DEMO_REASON_BYTES_MAX, "%s", reason);
+    pthread_mutex_unlock(&w->lock);
+}
+
 /* Decodes one verdict event and applies it. */
 static void watch_event(demo_watch_t *w, const evs_recorded_event_t *ev)
 {
@@ -123,8 +136,11 @@ static void watch_event(demo_watch_t *w, const evs_recorded_event_t *ev)
         oms__v1__order_completed__free_unpacked(m, NULL);
     } else if (strcmp(ev->type, "OrderFailed") == 0) {
         Oms__V1__OrderFailed *m = oms__v1__order_failed__unpack(NULL, ev->data_len, ev->data);
+        demo_reason_t r = m != NULL ? demo_reason_parse(m->reason) : DEMO_R_OTHER;
+        if (m != NULL && r == DEMO_R_OTHER)
+            note_other_reason(w, m->reason);
         if (m != NULL)
-            apply_verdict(w, m->order_id, DEMO_V_FAILED, demo_reason_parse(m->reason), at_ns);
+            apply_verdict(w, m->order_id, DEMO_V_FAILED, r, at_ns);
         oms__v1__order_failed__free_unpacked(m, NULL);
     }
 }
@@ -149,7 +165,7 @@ static void *watch_thread(void *arg)
             fprintf(stderr, "oms-demo: the subscription to $ce-order ended: %s\n",
                     evs_strerror(rc));
             pthread_mutex_lock(&w->lock);
-            w->error = rc;
+            w->stats.error = rc;
             pthread_cond_broadcast(&w->cond);
             pthread_mutex_unlock(&w->lock);
             break;
@@ -253,7 +269,7 @@ bool demo_watch_wait(demo_watch_t *w, int64_t deadline_ns, volatile int *stop)
         if (w->all_placed && w->resolved >= w->placed_total)
             break;
         int64_t now = demo_now_ns();
-        if (now >= deadline_ns || w->error != 0 || (stop != NULL && *stop))
+        if (now >= deadline_ns || w->stats.error != 0 || (stop != NULL && *stop))
             break;
         int64_t wake = now + (int64_t)DEMO_WATCH_POLL_MS * 1000000;
         if (wake > deadline_ns)
@@ -266,20 +282,19 @@ bool demo_watch_wait(demo_watch_t *w, int64_t deadline_ns, volatile int *stop)
     return all;
 }
 
-void demo_watch_stop(demo_watch_t *w, uint64_t *foreign, int *error)
+void demo_watch_stop(demo_watch_t *w, demo_watch_stats_t *stats)
 {
     pthread_mutex_lock(&w->lock);
     w->stop = true;
     pthread_mutex_unlock(&w->lock);
     if (w->thread_started)
         pthread_join(w->thread, NULL);
-    uint64_t unmatched = w->foreign_dropped;
+    *stats = w->stats;
+    stats->foreign = w->foreign_dropped;
     for (size_t i = 0; i < w->cap; i++) {
         if (w->table[i].id[0] != '\0' && w->table[i].order < 0)
-            unmatched += w->table[i].verdicts;
+            stats->foreign += w->table[i].verdicts;
     }
-    *foreign = unmatched;
-    *error = w->error;
     evs_sub_close(w->sub);
     pthread_cond_destroy(&w->cond);
     pthread_mutex_destroy(&w->lock);

@@ -1,0 +1,13 @@
+# oms.ops: Debian's prometheus (/usr/bin/prometheus) scraping a running
+# system with a copy of ops/prometheus/prometheus.yml, the metrics of
+# ops/grafana/oms-dashboard.json, and oms-demo against the system.
+oms_test(ops 300 httpc PkgConfig::OMS_JANSSON)
+target_compile_definitions(test_oms_ops PRIVATE
+  OMS_OPS_DIR="${PROJECT_SOURCE_DIR}/ops" PROMETHEUS_PATH="/usr/bin/prometheus")
+# The programs it runs are built with it.
+foreach(p evstored oms-order oms-saga oms-payment oms-inventory oms-shipping oms-notification
+          oms-projections oms-demo)
+  if(TARGET ${p})
+    add_dependencies(test_oms_ops ${p})
+  endif()
+endforeach()
