@@ -146,10 +146,7 @@ void oms_ord_reply_header(oms_ord_reply_t *out, const char *name, const char *va
 
 void oms_ord_reply_store_error(oms_ord_reply_t *out, int rc)
 {
-    bool down = rc == EVS_ECLOSED || rc == EVS_ETIMEDOUT || rc == EVS_EBUSY ||
-                rc == EVS_ENOT_READY || rc == EVS_EPROTOCOL || rc == EVS_EIO ||
-                rc == -ECONNREFUSED || rc == -ECONNRESET;
-    if (down)
+    if (oms_ord_store_down(rc))
         oms_ord_reply_error(out, 503, "store_unavailable", NULL,
                             "the event store cannot be reached (%s); retry later",
                             evs_strerror(rc));

@@ -22,7 +22,7 @@ typedef struct {
     const char *http;
     const char *readmodel;
     const char *connections;
-    const char *store_wait_ms;
+    const char *store_timeout_ms;
 } main_opts_t;
 
 static void main_sleep_ms(long ms)
@@ -66,9 +66,11 @@ static int main_open_store(oms_ord_t *svc, volatile int *stop)
 static int main_parse(int argc, char **argv, oms_ord_t *svc, char *host, size_t cap,
                       uint16_t *port, uint32_t *connections)
 {
-    static char http_default[32];
+    static char http_default[32], conns_default[16], timeout_default[16];
     snprintf(http_default, sizeof http_default, "127.0.0.1:%d", OMS_HTTP_PORT_DEFAULT);
-    main_opts_t o = {http_default, "data/oms/readmodel.db", "128", "2000"};
+    snprintf(conns_default, sizeof conns_default, "%u", OMS_ORD_HTTP_CONNECTIONS_DEFAULT);
+    snprintf(timeout_default, sizeof timeout_default, "%u", OMS_ORD_STORE_TIMEOUT_MS_DEFAULT);
+    main_opts_t o = {http_default, "data/oms/readmodel.db", conns_default, timeout_default};
     const oms_opt_t opts[] = {
         {"http", "OMS_HTTP", "HOST:PORT of the API, /metrics and /health (port 0 = any)",
          &o.http, false},
@@ -76,8 +78,8 @@ static int main_parse(int argc, char **argv, oms_ord_t *svc, char *host, size_t 
          &o.readmodel, false},
         {"http-connections", "OMS_HTTP_CONNECTIONS",
          "HTTP connections at once (one thread each)", &o.connections, false},
-        {"store-wait-ms", "OMS_STORE_WAIT_MS",
-         "how long a request waits for a store connection before 503", &o.store_wait_ms,
+        {"store-timeout-ms", "OMS_STORE_TIMEOUT_MS",
+         "how long a request retries an unreachable store before 503", &o.store_timeout_ms,
          false},
     };
     if (oms_config_parse(&svc->cfg, "order", OMS_HTTP_PORT_DEFAULT, argc, argv, opts,
@@ -85,8 +87,8 @@ static int main_parse(int argc, char **argv, oms_ord_t *svc, char *host, size_t 
         main_parse_http(o.http, host, cap, port) != 0 ||
         oms_parse_u32("http-connections", o.connections, 1, OMS_ORD_HTTP_CONNECTIONS_MAX,
                       connections) != 0 ||
-        oms_parse_u32("store-wait-ms", o.store_wait_ms, 0, OMS_ORD_STORE_WAIT_MS_MAX,
-                      &svc->store_wait_ms) != 0)
+        oms_parse_u32("store-timeout-ms", o.store_timeout_ms, 0, OMS_ORD_STORE_TIMEOUT_MS_MAX,
+                      &svc->store_timeout_ms) != 0)
         return -EINVAL;
     svc->readmodel_path = o.readmodel;
     return 0;

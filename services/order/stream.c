@@ -9,30 +9,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "order.h"
 
-#define STREAM_WAIT_STEP_MS 50
 #define STREAM_FOLD_EVENTS_MAX 64u /* events of order-<id> folded (it holds 2 or 3) */
 
 /* The categories of an order's streams, as the domain lays them out. */
 static const char *const stream_categories[] = {"order",     "saga",     "payment",
                                                 "inventory", "shipment", "notification"};
 #define STREAM_CATEGORY_COUNT (sizeof stream_categories / sizeof stream_categories[0])
-
-bool oms_ord_store_ready(oms_ord_t *svc)
-{
-    int64_t deadline = oms_mono_ns() + (int64_t)svc->store_wait_ms * 1000000;
-    for (;;) {
-        if (oms_store_conn(svc->store))
-            return true;
-        if (oms_mono_ns() >= deadline)
-            return false;
-        struct timespec ts = {.tv_nsec = STREAM_WAIT_STEP_MS * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-}
 
 /* ---- folding order-<id> ------------------------------------------------- */
 
@@ -89,7 +74,7 @@ int oms_ord_fold(oms_ord_t *svc, const char *order_id, oms_ord_folded_t *f)
     char stream[OMS_NAME_BYTES_MAX];
     snprintf(stream, sizeof stream, "order-%s", order_id);
     stream_fold_t s = {f, 0};
-    int rc = oms_read_stream(svc->store, stream, 0, fold_event, &s, NULL);
+    int rc = oms_ord_read(svc, stream, fold_event, &s);
     return rc == 1 ? 0 : rc;
 }
 
@@ -109,10 +94,6 @@ void oms_ord_get(oms_ord_t *svc, const char *order_id, oms_ord_reply_t *out)
         return;
     }
     /* Not projected (or the read model failed): the store has the truth. */
-    if (!oms_ord_store_ready(svc)) {
-        oms_ord_reply_store_error(out, EVS_ECLOSED);
-        return;
-    }
     oms_ord_folded_t f;
     rc = oms_ord_fold(svc, order_id, &f);
     if (rc != 0)
@@ -180,7 +161,7 @@ static int trail_read(oms_ord_t *svc, const char *order_id, trail_t *t)
     for (size_t i = 0; i < STREAM_CATEGORY_COUNT && !t->truncated; i++) {
         char stream[OMS_NAME_BYTES_MAX];
         snprintf(stream, sizeof stream, "%s-%s", stream_categories[i], order_id);
-        int rc = oms_read_stream(svc->store, stream, 0, trail_add, t, NULL);
+        int rc = oms_ord_read(svc, stream, trail_add, t);
         if (rc < 0)
             return rc;
         if (i == 0 && t->count == 0)
@@ -191,10 +172,6 @@ static int trail_read(oms_ord_t *svc, const char *order_id, trail_t *t)
 
 void oms_ord_events(oms_ord_t *svc, const char *order_id, oms_ord_reply_t *out)
 {
-    if (!oms_ord_store_ready(svc)) {
-        oms_ord_reply_store_error(out, EVS_ECLOSED);
-        return;
-    }
     trail_t t = {.entries = calloc(OMS_ORD_TRAIL_EVENTS_MAX, sizeof(trail_entry_t))};
     if (!t.entries) {
         oms_ord_reply_error(out, 500, "internal", NULL, "out of memory");
