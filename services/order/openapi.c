@@ -1,5 +1,5 @@
 /* openapi.c -- GET /openapi.json: the OpenAPI 3.0 document of this API,
- * services/order/openapi.json, embedded at build time (generate.cmake). */
+ * services/order/openapi.json, embedded at build time (embed.cmake). */
 #include <stdlib.h>
 #include <string.h>
 

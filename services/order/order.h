@@ -257,12 +257,9 @@ void oms_ord_folded_free(oms_ord_folded_t *f);
 
 /* ==== protobuf -> JSON (pbjson.c) ======================================= */
 
-/* The descriptor of the oms.v1 message called type ("OrderPlaced"), or
- * NULL. The table is generated from oms.pb-c.h at build time. */
-const ProtobufCMessageDescriptor *oms_ord_pb_find(const char *type);
-
-/* Decodes data as the message type names into JSON: {"...fields"} or, when
- * the type is unknown or the bytes do not decode, NULL. int64 values are
+/* Decodes data as the domain event type names (oms_domain_descriptor())
+ * into JSON: {"...fields"} or, when the type is not a domain event or the
+ * bytes do not decode, NULL. int64 values are
  * JSON integers; bytes and enum values are strings. */
 json_t *oms_ord_pb_to_json(const char *type, const uint8_t *data, size_t len);
 
@@ -278,10 +275,6 @@ size_t oms_ord_base64(const void *data, size_t len, bool url, char *out, size_t 
 /* Decodes unpadded base64url text into out. Returns 0 and *len, -EINVAL
  * (not base64url) or -EMSGSIZE (over cap). */
 int oms_ord_base64url_decode(const char *text, void *out, size_t cap, size_t *len);
-
-/* The generated table (oms_ord_types.c). */
-extern const ProtobufCMessageDescriptor *const oms_ord_pb_types[];
-extern const size_t oms_ord_pb_type_count;
 
 /* The embedded OpenAPI document (oms_ord_openapi.c). */
 extern const char oms_ord_openapi_json[];

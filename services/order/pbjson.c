@@ -1,10 +1,9 @@
 /* pbjson.c -- protobuf payloads as JSON, by walking protobuf-c descriptors.
  *
  * Nothing here knows a message of oms.proto: the event type names the
- * message (its short name), the generated table (oms_ord_types.c, made
- * from oms.pb-c.h at build time) gives its descriptor, and the fields are
- * read through the descriptor's offsets. So a message added to oms.proto
- * shows up in the audit trail without a change here.
+ * message (its short name), oms_domain_descriptor() gives its descriptor,
+ * and the fields are read through the descriptor's offsets. So an event
+ * added to the domain shows up in the audit trail without a change here.
  *
  * Mapping: field names as in the .proto; every field of a message is shown,
  * defaults included (an audit trail shows what was there), except unset
@@ -17,17 +16,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "oms_domain.h"
 #include "order.h"
 
 #define PB_DEPTH_MAX 32 /* nesting of sub-messages shown */
-
-const ProtobufCMessageDescriptor *oms_ord_pb_find(const char *type)
-{
-    for (size_t i = 0; i < oms_ord_pb_type_count; i++)
-        if (strcmp(oms_ord_pb_types[i]->short_name, type) == 0)
-            return oms_ord_pb_types[i];
-    return NULL;
-}
 
 static json_t *pb_message(const ProtobufCMessage *m, int depth);
 
@@ -174,7 +166,7 @@ static json_t *pb_message(const ProtobufCMessage *m, int depth)
 
 json_t *oms_ord_pb_to_json(const char *type, const uint8_t *data, size_t len)
 {
-    const ProtobufCMessageDescriptor *d = oms_ord_pb_find(type);
+    const ProtobufCMessageDescriptor *d = oms_domain_descriptor(type);
     if (!d)
         return NULL;
     ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, len, data);
