@@ -8,8 +8,7 @@ int main(int argc, char **argv)
     const char *outbox = OMS_OUTBOX_PATH_DEFAULT;
     const oms_opt_t opts[] = {
         {"outbox", "OMS_OUTBOX",
-         "the JSON-lines file notifications are appended to (default " OMS_OUTBOX_PATH_DEFAULT
-         ")",
+         "the JSON-lines file notifications are appended to (its folders are made)",
          &outbox, false},
     };
     oms_config_t cfg;

@@ -13,10 +13,10 @@ int main(int argc, char **argv)
     const char *every_text = NULL;
     const oms_opt_t opts[] = {
         {"fail-countries", "OMS_SHIP_FAIL_COUNTRIES",
-         "comma list of countries the carrier rejects (default ZZ; \"\": none)",
+         "comma list of countries the carrier rejects (\"\": none)",
          &ship.fail_countries, false},
         {"hang-countries", "OMS_SHIP_HANG_COUNTRIES",
-         "comma list of countries the carrier never answers for (default TT; \"\": none)",
+         "comma list of countries the carrier never answers for (\"\": none)",
          &ship.hang_countries, false},
         {"fail-every", "OMS_SHIP_FAIL_EVERY",
          "every Nth shipment request is rejected (default 0: never)", &every_text, false},
