@@ -628,6 +628,15 @@ static int httpc_exchange(httpc_t *c, const char *method, const char *head, size
                            {.iov_base = (void *)body, .iov_len = body ? body_len : 0}};
     *sent = false;
     int rc = httpc_send_all(c, iov, body && body_len ? 2 : 1, deadline_ms);
+    if (rc == -EPIPE || rc == -ECONNRESET) {
+        /* The server may have answered before taking the whole body (413)
+         * and closed: that answer is the one to return. */
+        if (httpc_read_response(c, method, deadline_ms, res) == 0) {
+            httpc_drop(c);
+            *sent = true;
+            return 0;
+        }
+    }
     if (rc < 0)
         return rc;
     *sent = true;
