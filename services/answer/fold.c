@@ -29,9 +29,23 @@ static int fold_event(void *arg, const evs_recorded_event_t *ev)
     return 0;
 }
 
+static int stop_at_first(void *ctx, const evs_recorded_event_t *ev)
+{
+    (void)ctx, (void)ev;
+    return 1;
+}
+
 int oms_ans_fold(oms_store_t *s, const char *stream, uint64_t from, const oms_ans_case_t *cases,
                  size_t case_count, void *ctx, int64_t *last_version)
 {
     fold_t f = {.cases = cases, .count = case_count, .ctx = ctx};
     return oms_read_stream(s, stream, from, fold_event, &f, last_version);
+}
+
+int oms_ans_answered(oms_store_t *s, const char *stream, bool *answered)
+{
+    int64_t last = EVS_VERSION_NONE;
+    int rc = oms_read_stream(s, stream, 0, stop_at_first, NULL, &last);
+    *answered = last != EVS_VERSION_NONE;
+    return rc > 0 ? 0 : rc;
 }

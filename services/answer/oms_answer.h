@@ -95,6 +95,10 @@ int oms_ans_write(oms_store_t *s, const char *stream, int64_t expected_version,
 int oms_ans_write_batch(oms_store_t *s, const evs_stream_append_t *streams, size_t count,
                         evs_append_result_t *res);
 
+/* The expected version of an answer that follows what a read found:
+ * EVS_EXPECT_NO_STREAM after EVS_VERSION_NONE, else that version. */
+int64_t oms_ans_after(int64_t last_version);
+
 /* ==== folding an answer stream ========================================= */
 
 /* Called for each event of a listed type, in stream order, with its
@@ -116,6 +120,10 @@ typedef struct {
  * error. */
 int oms_ans_fold(oms_store_t *s, const char *stream, uint64_t from, const oms_ans_case_t *cases,
                  size_t case_count, void *ctx, int64_t *last_version);
+
+/* Whether stream has an event: *answered true when an answer to the order
+ * is there already. Returns 0 or a store error. */
+int oms_ans_answered(oms_store_t *s, const char *stream, bool *answered);
 
 /* ==== results and metrics ============================================== */
 

@@ -34,3 +34,8 @@ int oms_ans_write(oms_store_t *s, const char *stream, int64_t expected_version,
     oms_event_free_data(&ev);
     return rc == EVS_EWRONG_VERSION ? OMS_ANS_STANDS : rc;
 }
+
+int64_t oms_ans_after(int64_t last_version)
+{
+    return last_version == EVS_VERSION_NONE ? EVS_EXPECT_NO_STREAM : last_version;
+}

@@ -51,7 +51,7 @@ static int release_write(oms_inv_t *inv, oms_store_t *s, const char *order_id,
     Oms__V1__InventoryReleased r = OMS__V1__INVENTORY_RELEASED__INIT;
     r.order_id = (char *)order_id;
     r.reason = (char *)reason;
-    int64_t expected = version == EVS_VERSION_NONE ? EVS_EXPECT_NO_STREAM : version;
+    int64_t expected = oms_ans_after(version);
     if (!st->reserved)
         return oms_ans_write(s, stream, expected, &r, order_id, "release");
     oms_inv_lines_items(&st->lines, items, ptrs);

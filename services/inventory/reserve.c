@@ -33,13 +33,13 @@ oms_result_t oms_inv_reserve(oms_worker_t *w, void *ctx, const char *order_id,
     const Oms__V1__InventoryRequested *rq = (const Oms__V1__InventoryRequested *)msg;
     oms_store_t *store = oms_worker_store(w);
     char stream[OMS_NAME_BYTES_MAX];
-    int64_t answered = EVS_VERSION_NONE;
+    bool answered = false;
     int rc = oms_ans_stream(stream, "inventory", order_id);
     if (rc == 0)
-        rc = oms_ans_fold(store, stream, 0, NULL, 0, NULL, &answered);
+        rc = oms_ans_answered(store, stream, &answered);
     if (rc)
         return oms_ans_failed(w, rc, stream);
-    if (answered != EVS_VERSION_NONE)
+    if (answered)
         return OMS_OK; /* reserved, refused or voided by a release already */
     oms_inv_lines_t lines;
     const char *bad;

@@ -89,13 +89,13 @@ static oms_result_t notify(oms_worker_t *w, oms_note_t *note, const char *order_
 {
     oms_store_t *store = oms_worker_store(w);
     char stream[OMS_NAME_BYTES_MAX], order_stream[OMS_NAME_BYTES_MAX];
-    int64_t sent = EVS_VERSION_NONE;
+    bool sent = false;
     int rc = oms_ans_stream(stream, "notification", order_id);
     if (rc == 0)
-        rc = oms_ans_fold(store, stream, 0, NULL, 0, NULL, &sent);
+        rc = oms_ans_answered(store, stream, &sent);
     if (rc)
         return oms_ans_failed(w, rc, stream);
-    if (sent != EVS_VERSION_NONE)
+    if (sent)
         return OMS_OK;
     placed_t placed = {0};
     rc = oms_ans_stream(order_stream, "order", order_id);

@@ -37,14 +37,38 @@ int oms_pay_start(oms_service_t *svc, void *ctx)
     return 0;
 }
 
-static void charge_id_make(char out[OMS_NAME_BYTES_MAX], const char *order_id)
+/* Writes the gateway's verdict v on rq as the order's first payment
+ * answer. Returns as oms_ans_write(). */
+static int charge_answer(oms_store_t *s, const char *stream, const char *order_id,
+                         const Oms__V1__PaymentRequested *rq, oms_pay_verdict_t v)
 {
-    snprintf(out, OMS_NAME_BYTES_MAX, "ch_%s", order_id);
+    if (v != OMS_PAY_APPROVED) {
+        Oms__V1__PaymentFailed f = OMS__V1__PAYMENT_FAILED__INIT;
+        f.order_id = (char *)order_id;
+        f.customer_id = rq->customer_id;
+        f.amount_cents = rq->amount_cents;
+        f.reason = v == OMS_PAY_DECLINED ? "card_declined" : "limit_exceeded";
+        return oms_ans_write(s, stream, EVS_EXPECT_NO_STREAM, &f, order_id, PAY_STEP_CHARGE);
+    }
+    char charge_id[OMS_NAME_BYTES_MAX];
+    snprintf(charge_id, sizeof charge_id, "ch_%s", order_id);
+    Oms__V1__PaymentProcessed ok = OMS__V1__PAYMENT_PROCESSED__INIT;
+    ok.order_id = (char *)order_id;
+    ok.customer_id = rq->customer_id;
+    ok.amount_cents = rq->amount_cents;
+    ok.currency = rq->currency;
+    ok.charge_id = charge_id;
+    return oms_ans_write(s, stream, EVS_EXPECT_NO_STREAM, &ok, order_id, PAY_STEP_CHARGE);
 }
 
 oms_result_t oms_pay_charge(oms_worker_t *w, void *ctx, const char *order_id,
                             const ProtobufCMessage *msg)
 {
+    static const int result_of[] = {
+        [OMS_PAY_APPROVED] = OMS_PAY_R_PROCESSED,
+        [OMS_PAY_DECLINED] = OMS_PAY_R_DECLINED,
+        [OMS_PAY_LIMIT_EXCEEDED] = OMS_PAY_R_LIMIT_EXCEEDED,
+    };
     oms_pay_t *p = ctx;
     const Oms__V1__PaymentRequested *rq = (const Oms__V1__PaymentRequested *)msg;
     if (rq->amount_cents < 0) {
@@ -56,36 +80,14 @@ oms_result_t oms_pay_charge(oms_worker_t *w, void *ctx, const char *order_id,
                                          p->customer_limit_cents);
     if (v == OMS_PAY_SILENT)
         return OMS_OK;
-    char stream[OMS_NAME_BYTES_MAX], charge_id[OMS_NAME_BYTES_MAX];
+    char stream[OMS_NAME_BYTES_MAX];
     int rc = oms_ans_stream(stream, "payment", order_id);
-    if (rc)
-        return oms_ans_failed(w, rc, "payment stream name");
-    Oms__V1__PaymentProcessed ok = OMS__V1__PAYMENT_PROCESSED__INIT;
-    Oms__V1__PaymentFailed failed = OMS__V1__PAYMENT_FAILED__INIT;
-    const void *answer = &ok;
-    if (v == OMS_PAY_APPROVED) {
-        charge_id_make(charge_id, order_id);
-        ok.order_id = (char *)order_id;
-        ok.customer_id = rq->customer_id;
-        ok.amount_cents = rq->amount_cents;
-        ok.currency = rq->currency;
-        ok.charge_id = charge_id;
-    } else {
-        failed.order_id = (char *)order_id;
-        failed.customer_id = rq->customer_id;
-        failed.amount_cents = rq->amount_cents;
-        failed.reason = v == OMS_PAY_DECLINED ? "card_declined" : "limit_exceeded";
-        answer = &failed;
-    }
-    rc = oms_ans_write(oms_worker_store(w), stream, EVS_EXPECT_NO_STREAM, answer, order_id,
-                       PAY_STEP_CHARGE);
+    if (rc == 0)
+        rc = charge_answer(oms_worker_store(w), stream, order_id, rq, v);
     if (rc < 0)
-        return oms_ans_failed(w, rc, stream);
+        return oms_ans_failed(w, rc, "payment answer");
     if (rc == OMS_ANS_WRITTEN) {
-        oms_counter_add(p->results[v == OMS_PAY_APPROVED   ? OMS_PAY_R_PROCESSED
-                                   : v == OMS_PAY_DECLINED ? OMS_PAY_R_DECLINED
-                                                           : OMS_PAY_R_LIMIT_EXCEEDED],
-                        1);
+        oms_counter_add(p->results[result_of[v]], 1);
         if (v == OMS_PAY_APPROVED)
             oms_counter_add(p->charged_cents, (uint64_t)rq->amount_cents);
     }
@@ -154,8 +156,7 @@ oms_result_t oms_pay_refund(oms_worker_t *w, void *ctx, const char *order_id,
     r.amount_cents = st.charged ? st.charged_cents : 0;
     r.charge_id = st.charged ? st.charge_id : "";
     r.reason = st.charged ? rq->reason : st.failed ? PAY_REASON_NOT_CHARGED : PAY_REASON_VOIDED;
-    int64_t expected = version == EVS_VERSION_NONE ? EVS_EXPECT_NO_STREAM : version;
-    rc = oms_ans_write(store, stream, expected, &r, order_id, PAY_STEP_REFUND);
+    rc = oms_ans_write(store, stream, oms_ans_after(version), &r, order_id, PAY_STEP_REFUND);
     if (rc < 0)
         return oms_ans_failed(w, rc, stream);
     if (rc == OMS_ANS_STANDS) {

@@ -71,13 +71,13 @@ oms_result_t oms_ship_request(oms_worker_t *w, void *ctx, const char *order_id,
     if (oms_ship_list_has(sh->hang_countries, country))
         return OMS_OK;
     char stream[OMS_NAME_BYTES_MAX];
-    int64_t answered = EVS_VERSION_NONE;
+    bool answered = false;
     int rc = oms_ans_stream(stream, "shipment", order_id);
     if (rc == 0)
-        rc = oms_ans_fold(oms_worker_store(w), stream, 0, NULL, 0, NULL, &answered);
+        rc = oms_ans_answered(oms_worker_store(w), stream, &answered);
     if (rc)
         return oms_ans_failed(w, rc, stream);
-    if (answered != EVS_VERSION_NONE)
+    if (answered)
         return OMS_OK; /* a re-issued request: the first answer stands */
     uint64_t n = atomic_fetch_add(&sh->requests, 1) + 1;
     if (oms_ship_list_has(sh->fail_countries, country) ||
