@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,6 +138,7 @@ typedef struct {
     const char *customer;
     const char *status;
     uint32_t limit;
+    bool has_limit;
     bool has_cursor;
     int64_t before; /* placed_position below which the page starts */
     oms_ord_invalid_t why;
@@ -169,12 +171,18 @@ static int rm_cursor_decode(const char *text, int64_t *position)
     return 0;
 }
 
-static int rm_bad(rm_query_t *q, const char *code, const char *field, const char *msg)
+static int rm_bad(rm_query_t *q, const char *code, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int rm_bad(rm_query_t *q, const char *code, const char *field, const char *fmt, ...)
 {
     q->why.status = 400;
     q->why.code = code;
     snprintf(q->why.field, sizeof q->why.field, "%s", field);
-    snprintf(q->why.message, sizeof q->why.message, "%s", msg);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(q->why.message, sizeof q->why.message, fmt, ap);
+    va_end(ap);
     return -EINVAL;
 }
 
@@ -196,7 +204,8 @@ static int rm_query_arg(void *ctx, const char *name, const char *value)
         if (q->customer)
             return rm_bad(q, "invalid_parameter", name, "customer given twice");
         if (!oms_ord_id_ok(value, OMS_ORD_ID_BYTES_MAX))
-            return rm_bad(q, "invalid_parameter", name, "customer is 1..64 of [A-Za-z0-9._-]");
+            return rm_bad(q, "invalid_parameter", name,
+                          "customer is 1..%u characters of [A-Za-z0-9._-]", OMS_ORD_ID_BYTES_MAX);
         q->customer = value;
     } else if (strcmp(name, "status") == 0) {
         if (q->status)
@@ -210,10 +219,14 @@ static int rm_query_arg(void *ctx, const char *name, const char *value)
         char *end;
         errno = 0;
         unsigned long v = strtoul(value, &end, 10);
+        if (q->has_limit)
+            return rm_bad(q, "invalid_parameter", name, "limit given twice");
         if (*end || errno || value[0] < '0' || value[0] > '9' || v < 1 ||
             v > OMS_ORD_LIST_LIMIT_MAX)
-            return rm_bad(q, "invalid_parameter", name, "limit is an integer in [1, 500]");
+            return rm_bad(q, "invalid_parameter", name, "limit is an integer in [1, %u]",
+                          OMS_ORD_LIST_LIMIT_MAX);
         q->limit = (uint32_t)v;
+        q->has_limit = true;
     } else if (strcmp(name, "cursor") == 0) {
         if (q->has_cursor || rm_cursor_decode(value, &q->before) < 0)
             return rm_bad(q, "invalid_cursor", name,

@@ -12,6 +12,7 @@
 #include <check.h>
 #include <errno.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -314,6 +315,57 @@ START_TEST(a_retry_with_the_same_idempotency_key_returns_the_same_order_and_writ
     evs_close(c);
     json_decref(first);
     json_decref(again);
+}
+END_TEST
+
+#define T_RACERS 8
+
+typedef struct {
+    char order_id[40];
+    int status;
+    bool replayed;
+} racer_t;
+
+static void *racer_run(void *arg)
+{
+    racer_t *r = arg;
+    char *body = order_text("cust-race");
+    const char *headers[] = {"Content-Type: application/json", "Idempotency-Key: race", NULL};
+    httpc_response_t res;
+    if (httpc_once("127.0.0.1", fx.order.port, T_HTTP_TIMEOUT_MS, "POST", "/orders", headers,
+                   body, strlen(body), &res) == 0) {
+        char v[16];
+        r->status = res.status;
+        r->replayed = httpc_header(&res, "Idempotent-Replayed", v, sizeof v) == 0;
+        json_t *j = json_loads(res.body, 0, NULL);
+        snprintf(r->order_id, sizeof r->order_id, "%s", j ? jstr(j, "order_id") : "");
+        json_decref(j);
+        httpc_response_free(&res);
+    }
+    free(body);
+    return NULL;
+}
+
+START_TEST(concurrent_posts_with_one_key_place_one_order)
+{
+    racer_t racers[T_RACERS] = {0};
+    pthread_t threads[T_RACERS];
+    for (int i = 0; i < T_RACERS; i++)
+        ck_assert_int_eq(pthread_create(&threads[i], NULL, racer_run, &racers[i]), 0);
+    for (int i = 0; i < T_RACERS; i++)
+        pthread_join(threads[i], NULL);
+    int fresh = 0;
+    for (int i = 0; i < T_RACERS; i++) {
+        ck_assert_int_eq(racers[i].status, 201);
+        ck_assert_str_eq(racers[i].order_id, racers[0].order_id);
+        fresh += !racers[i].replayed;
+    }
+    ck_assert_int_eq(fresh, 1);
+    char stream[64];
+    snprintf(stream, sizeof stream, "order-%s", racers[0].order_id);
+    evs_conn_t *c = store_connect(fx.srv.port);
+    ck_assert_int_eq(stream_count(c, stream), 1);
+    evs_close(c);
 }
 END_TEST
 
@@ -775,6 +827,8 @@ START_TEST(bad_list_parameters_are_400)
         {"/orders?limit=ten", "invalid_parameter", "limit"},
         {"/orders?limit=-1", "invalid_parameter", "limit"},
         {"/orders?limit=", "invalid_parameter", "limit"},
+        {"/orders?limit=2&limit=3", "invalid_parameter", "limit"},
+        {"/orders?status=FAILED&status=PAID", "invalid_parameter", "status"},
         {"/orders?status=LOST", "invalid_parameter", "status"},
         {"/orders?customer=a%20b", "invalid_parameter", "customer"},
         {"/orders?page=2", "invalid_parameter", "page"},
@@ -1007,6 +1061,7 @@ static Suite *order_suite(void)
     tcase_set_timeout(api, 120);
     tcase_add_test(api, placing_an_order_answers_201_with_the_computed_total_and_appends_order_placed);
     tcase_add_test(api, a_retry_with_the_same_idempotency_key_returns_the_same_order_and_writes_nothing);
+    tcase_add_test(api, concurrent_posts_with_one_key_place_one_order);
     tcase_add_test(api, a_reused_idempotency_key_with_another_body_is_409);
     tcase_add_test(api, one_key_of_two_customers_makes_two_orders);
     tcase_add_test(api, every_invalid_body_is_400_with_its_code_and_field_and_writes_nothing);
