@@ -13,7 +13,10 @@
  *                  stream), GET /orders/{id}/events (the audit trail)
  *   pbjson.c       protobuf payloads -> JSON, generically by descriptor
  *   base64.c       payloads that do not decode; list cursors
- *   openapi.json   the OpenAPI document (embedded at build time)
+ *   openapi.c      GET /openapi.json: openapi.json, embedded at build time
+ *                  by embed.cmake
+ *
+ * Docs for users: docs/oms-api.md.
  */
 #ifndef OMS_ORDER_H
 #define OMS_ORDER_H

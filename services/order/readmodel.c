@@ -194,49 +194,73 @@ static bool rm_status_known(const char *s)
     return false;
 }
 
+static int rm_arg_customer(rm_query_t *q, const char *name, const char *value)
+{
+    if (q->customer)
+        return rm_bad(q, "invalid_parameter", name, "customer given twice");
+    if (!oms_ord_id_ok(value, OMS_ORD_ID_BYTES_MAX))
+        return rm_bad(q, "invalid_parameter", name,
+                      "customer is 1..%u characters of [A-Za-z0-9._-]", OMS_ORD_ID_BYTES_MAX);
+    q->customer = value;
+    return 0;
+}
+
+static int rm_arg_status(rm_query_t *q, const char *name, const char *value)
+{
+    if (q->status)
+        return rm_bad(q, "invalid_parameter", name, "status given twice");
+    if (!rm_status_known(value))
+        return rm_bad(q, "invalid_parameter", name,
+                      "status is one of PENDING PAID RESERVED SHIPPED COMPLETED COMPENSATING "
+                      "FAILED");
+    q->status = value;
+    return 0;
+}
+
+static int rm_arg_limit(rm_query_t *q, const char *name, const char *value)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(value, &end, 10);
+    if (q->has_limit)
+        return rm_bad(q, "invalid_parameter", name, "limit given twice");
+    if (*end || errno || value[0] < '0' || value[0] > '9' || v < 1 ||
+        v > OMS_ORD_LIST_LIMIT_MAX)
+        return rm_bad(q, "invalid_parameter", name, "limit is an integer in [1, %u]",
+                      OMS_ORD_LIST_LIMIT_MAX);
+    q->limit = (uint32_t)v;
+    q->has_limit = true;
+    return 0;
+}
+
+static int rm_arg_cursor(rm_query_t *q, const char *name, const char *value)
+{
+    if (q->has_cursor || rm_cursor_decode(value, &q->before) < 0)
+        return rm_bad(q, "invalid_cursor", name, "cursor must be a next_cursor given by this API");
+    q->has_cursor = true;
+    return 0;
+}
+
 /* One query argument of GET /orders. */
 static int rm_query_arg(void *ctx, const char *name, const char *value)
 {
+    static const struct {
+        const char *name;
+        int (*fn)(rm_query_t *q, const char *name, const char *value);
+    } args[] = {{"customer", rm_arg_customer},
+                {"status", rm_arg_status},
+                {"limit", rm_arg_limit},
+                {"cursor", rm_arg_cursor}};
     rm_query_t *q = ctx;
-    if (!value || !*value)
-        return rm_bad(q, "invalid_parameter", name, "a parameter needs a value");
-    if (strcmp(name, "customer") == 0) {
-        if (q->customer)
-            return rm_bad(q, "invalid_parameter", name, "customer given twice");
-        if (!oms_ord_id_ok(value, OMS_ORD_ID_BYTES_MAX))
-            return rm_bad(q, "invalid_parameter", name,
-                          "customer is 1..%u characters of [A-Za-z0-9._-]", OMS_ORD_ID_BYTES_MAX);
-        q->customer = value;
-    } else if (strcmp(name, "status") == 0) {
-        if (q->status)
-            return rm_bad(q, "invalid_parameter", name, "status given twice");
-        if (!rm_status_known(value))
-            return rm_bad(q, "invalid_parameter", name,
-                          "status is one of PENDING PAID RESERVED SHIPPED COMPLETED "
-                          "COMPENSATING FAILED");
-        q->status = value;
-    } else if (strcmp(name, "limit") == 0) {
-        char *end;
-        errno = 0;
-        unsigned long v = strtoul(value, &end, 10);
-        if (q->has_limit)
-            return rm_bad(q, "invalid_parameter", name, "limit given twice");
-        if (*end || errno || value[0] < '0' || value[0] > '9' || v < 1 ||
-            v > OMS_ORD_LIST_LIMIT_MAX)
-            return rm_bad(q, "invalid_parameter", name, "limit is an integer in [1, %u]",
-                          OMS_ORD_LIST_LIMIT_MAX);
-        q->limit = (uint32_t)v;
-        q->has_limit = true;
-    } else if (strcmp(name, "cursor") == 0) {
-        if (q->has_cursor || rm_cursor_decode(value, &q->before) < 0)
-            return rm_bad(q, "invalid_cursor", name,
-                          "cursor must be a next_cursor given by this API");
-        q->has_cursor = true;
-    } else {
-        return rm_bad(q, "invalid_parameter", name,
-                      "unknown parameter: use customer, status, limit, cursor");
+    for (size_t i = 0; i < sizeof args / sizeof args[0]; i++) {
+        if (strcmp(name, args[i].name) != 0)
+            continue;
+        if (!value || !*value)
+            return rm_bad(q, "invalid_parameter", name, "%s needs a value", name);
+        return args[i].fn(q, name, value);
     }
-    return 0;
+    return rm_bad(q, "invalid_parameter", name,
+                  "unknown parameter: use customer, status, limit, cursor");
 }
 
 /* Runs the page query; rows go to orders, *more tells whether there are
