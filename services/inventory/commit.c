@@ -164,6 +164,45 @@ static int map_update(oms_inv_t *inv, oms_store_t *s, const oms_inv_change_t *c,
     return 0;
 }
 
+void oms_inv_init(oms_inv_t *inv)
+{
+    oms_inv_stock_init(&inv->stock);
+    for (unsigned i = 0; i < OMS_INV_SKU_LOCKS; i++)
+        pthread_mutex_init(&inv->sku_locks[i], NULL);
+}
+
+void oms_inv_free(oms_inv_t *inv)
+{
+    for (unsigned i = 0; i < OMS_INV_SKU_LOCKS; i++)
+        pthread_mutex_destroy(&inv->sku_locks[i]);
+    oms_inv_stock_free(&inv->stock);
+}
+
+/* The lock stripes of the change's SKUs, as a bit mask. */
+static uint64_t change_stripes(const oms_inv_change_t *c)
+{
+    _Static_assert(OMS_INV_SKU_LOCKS <= 64, "stripes fit a uint64_t mask");
+    uint64_t mask = 0;
+    for (size_t i = 0; i < c->lines->count; i++)
+        mask |= 1ull << (oms_inv_sku_hash(c->lines->lines[i].sku) % OMS_INV_SKU_LOCKS);
+    return mask;
+}
+
+/* Locks in ascending order, so two changes never wait for each other. */
+static void stripes_lock(oms_inv_t *inv, uint64_t mask)
+{
+    for (unsigned i = 0; i < OMS_INV_SKU_LOCKS; i++)
+        if (mask & (1ull << i))
+            pthread_mutex_lock(&inv->sku_locks[i]);
+}
+
+static void stripes_unlock(oms_inv_t *inv, uint64_t mask)
+{
+    for (unsigned i = 0; i < OMS_INV_SKU_LOCKS; i++)
+        if (mask & (1ull << i))
+            pthread_mutex_unlock(&inv->sku_locks[i]);
+}
+
 int oms_inv_commit(oms_inv_t *inv, oms_store_t *s, const oms_inv_change_t *c,
                    oms_inv_shortage_t *short_out)
 {
@@ -171,6 +210,8 @@ int oms_inv_commit(oms_inv_t *inv, oms_store_t *s, const oms_inv_change_t *c,
     int rc = batch_make(c, &b);
     if (rc)
         return rc;
+    uint64_t stripes = change_stripes(c);
+    stripes_lock(inv, stripes);
     size_t n = c->lines->count;
     evs_append_result_t res;
     rc = -EBUSY;
@@ -206,6 +247,7 @@ int oms_inv_commit(oms_inv_t *inv, oms_store_t *s, const oms_inv_change_t *c,
             break;
         }
     }
+    stripes_unlock(inv, stripes);
     batch_free(b);
     return rc;
 }

@@ -30,6 +30,7 @@
 #define OMS_INV_CATCH_UP_PAUSE_US 500  /* between two reads of it */
 #define OMS_INV_GAUGES_MAX 256u           /* oms_stock_available series (catalogue order) */
 #define OMS_INV_BUCKETS 4096u             /* hash buckets of the stock map */
+#define OMS_INV_SKU_LOCKS 64u             /* stripes serialising the changes of a SKU */
 
 /* Built-in catalogue: sku-0001..sku-<N> with this many units each, plus
  * OMS_INV_OOS_SKU with none. */
@@ -40,6 +41,9 @@
 /* Whether sku can name a stock stream: 1..OMS_INV_SKU_BYTES_MAX-1 bytes,
  * no spaces or control characters. */
 bool oms_inv_sku_valid(const char *sku);
+
+/* A hash of sku (FNV-1a), for the map's buckets and the lock stripes. */
+uint32_t oms_inv_sku_hash(const char *sku);
 
 /* ==== catalogue (catalogue.c) ========================================= */
 
@@ -118,7 +122,16 @@ typedef struct {
     oms_counter_t *reservations[OMS_INV_R_COUNT];
     oms_counter_t *releases;
     oms_counter_t *conflicts;
+    /* A change holds the stripes of its SKUs (oms_inv_sku_hash() modulo
+     * OMS_INV_SKU_LOCKS) from reading the map to updating it, so the
+     * workers of one process take turns on a SKU instead of racing to a
+     * version conflict. Conflicts remain possible between processes. */
+    pthread_mutex_t sku_locks[OMS_INV_SKU_LOCKS];
 } oms_inv_t;
+
+/* Initialises inv's stock map and locks (its catalogue is loaded apart). */
+void oms_inv_init(oms_inv_t *inv);
+void oms_inv_free(oms_inv_t *inv);
 
 /* start(): loads the stock, seeds the catalogue's missing SKUs
  * (StockAdded at EVS_EXPECT_NO_STREAM), creates the metrics. */

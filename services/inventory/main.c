@@ -80,7 +80,7 @@ int main(int argc, char **argv)
     static oms_inv_t inv;
     if (oms_inv_catalogue_load(catalogue, &inv.catalogue) != 0)
         return 2;
-    oms_inv_stock_init(&inv.stock);
+    oms_inv_init(&inv);
     static const oms_ans_route_t routes[] = {
         {&oms__v1__inventory_requested__descriptor, oms_inv_reserve},
         {&oms__v1__release_requested__descriptor, oms_inv_release},
@@ -94,7 +94,7 @@ int main(int argc, char **argv)
         .ctx = &inv,
     };
     int rc = oms_ans_run(&cfg, &svc);
-    oms_inv_stock_free(&inv.stock);
+    oms_inv_free(&inv);
     oms_inv_catalogue_free(&inv.catalogue);
     return rc == 0 ? 0 : 1;
 }

@@ -33,13 +33,17 @@ void oms_inv_stock_free(oms_inv_stock_t *st)
     memset(st, 0, sizeof *st);
 }
 
-/* FNV-1a. */
-static size_t sku_bucket(const char *sku)
+uint32_t oms_inv_sku_hash(const char *sku)
 {
     uint32_t h = 2166136261u;
     for (const unsigned char *p = (const unsigned char *)sku; *p; p++)
         h = (h ^ *p) * 16777619u;
-    return h % OMS_INV_BUCKETS;
+    return h;
+}
+
+static size_t sku_bucket(const char *sku)
+{
+    return oms_inv_sku_hash(sku) % OMS_INV_BUCKETS;
 }
 
 /* Caller holds st->lock. */
