@@ -31,29 +31,17 @@ static void main_sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-/* Splits --http HOST:PORT (port 0: any). */
-static int main_parse_http(const char *text, char *host, size_t cap, uint16_t *port)
-{
-    const char *colon = strrchr(text, ':');
-    uint32_t p;
-    if (!colon || colon == text || (size_t)(colon - text) >= cap ||
-        oms_parse_u32("http", colon + 1, 0, 65535, &p) != 0) {
-        fprintf(stderr, "--http: expected HOST:PORT, got \"%s\"\n", text);
-        return -EINVAL;
-    }
-    snprintf(host, cap, "%.*s", (int)(colon - text), text);
-    *port = (uint16_t)p;
-    return 0;
-}
-
 /* Connects to the store, retrying until it answers or a stop is asked. */
 static int main_open_store(oms_ord_t *svc, volatile int *stop)
 {
     bool told = false;
     while (!*stop) {
         int rc = oms_store_open(&svc->cfg, "oms-order", &svc->store);
-        if (rc == 0)
+        if (rc == 0) {
+            /* A request retries a lost store only within its budget, then 503. */
+            oms_store_set_retry_ms(svc->store, (int)svc->store_timeout_ms);
             return 0;
+        }
         if (!told)
             fprintf(stderr, "oms-order: waiting for the store at %s:%u (%s)\n",
                     svc->cfg.store_host, svc->cfg.store_port, evs_strerror(rc));
@@ -84,7 +72,7 @@ static int main_parse(int argc, char **argv, oms_ord_t *svc, char *host, size_t 
     };
     if (oms_config_parse(&svc->cfg, "order", OMS_HTTP_PORT_DEFAULT, argc, argv, opts,
                          sizeof opts / sizeof opts[0]) != 0 ||
-        main_parse_http(o.http, host, cap, port) != 0 ||
+        oms_parse_hostport("http", o.http, host, cap, port, true) != 0 ||
         oms_parse_u32("http-connections", o.connections, 1, OMS_ORD_HTTP_CONNECTIONS_MAX,
                       connections) != 0 ||
         oms_parse_u32("store-timeout-ms", o.store_timeout_ms, 0, OMS_ORD_STORE_TIMEOUT_MS_MAX,

@@ -8,7 +8,6 @@
  *   place.c        POST /orders: order ids, the append, idempotent replays
  *   order_json.c   an order as JSON (from OrderPlaced, the stream, a row)
  *   readmodel.c    GET /orders and GET /orders/{id} on the SQLite read model
- *   storeio.c      store calls bounded by the request's time budget
  *   stream.c       the store side: GET /orders/{id} (read model, else the
  *                  stream), GET /orders/{id}/events (the audit trail)
  *   pbjson.c       protobuf payloads -> JSON, generically by descriptor
@@ -66,7 +65,7 @@ typedef struct {
     oms_store_t *store;
     oms_metrics_t *metrics;
     const char *readmodel_path;
-    uint32_t store_timeout_ms;
+    uint32_t store_timeout_ms;   /* the store's retry time (oms_store_set_retry_ms) */
     oms_counter_t *orders_placed;
     oms_counter_t *idempotent_replays;
 } oms_ord_t;
@@ -235,22 +234,6 @@ int oms_ord_rm_get(const char *path, const char *order_id, json_t **out);
 
 /* ==== the store (stream.c) ============================================== */
 
-/* ==== the store within a request's budget (storeio.c) =================== */
-
-/* evs_append() of one event to stream, retried while the store is
- * unreachable or busy for at most svc->store_timeout_ms. Returns as
- * evs_append(). */
-int oms_ord_append(oms_ord_t *svc, const char *stream, int64_t expected_version,
-                   const evs_event_t *ev, evs_append_result_t *res);
-
-/* Calls fn(ctx, event) for every event of stream from its start, page by
- * page, retrying each page as oms_ord_append() does; stops when fn returns
- * non-zero (and returns that). A missing stream has no events. Returns 0,
- * fn's value, or an evs error. */
-int oms_ord_read(oms_ord_t *svc, const char *stream, oms_event_fn fn, void *ctx);
-
-/* True for the errors of a store that cannot be reached now (503). */
-bool oms_ord_store_down(int rc);
 
 /* Reads order-<id> and folds it. Returns 0 (f->placed NULL when the
  * stream has no OrderPlaced), or an evs error. Free with

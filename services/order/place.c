@@ -85,7 +85,7 @@ static void place_existing(oms_ord_t *svc, const oms_ord_new_t *o, const evs_eve
                            const char *stream, oms_ord_reply_t *out)
 {
     place_first_t first = {0};
-    int rc = oms_ord_read(svc, stream, place_first_event, &first);
+    int rc = oms_read_stream(svc->store, stream, 0, place_first_event, &first, NULL);
     if (rc < 0 && rc != -ENOMEM) {
         oms_ord_reply_store_error(out, rc);
         goto out_free;
@@ -126,7 +126,7 @@ static void place_append(oms_ord_t *svc, oms_ord_new_t *o, oms_ord_reply_t *out)
     char stream[OMS_NAME_BYTES_MAX];
     snprintf(stream, sizeof stream, "order-%s", o->order_id);
     evs_append_result_t res;
-    int rc = oms_ord_append(svc, stream, EVS_EXPECT_NO_STREAM, &ev, &res);
+    int rc = oms_append_one(svc->store, stream, EVS_EXPECT_NO_STREAM, &ev, 1, &res);
     if (rc == 0 && !res.idempotent) {
         place_created(out, &o->msg, false);
         oms_counter_add(svc->orders_placed, 1);

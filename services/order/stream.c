@@ -74,7 +74,7 @@ int oms_ord_fold(oms_ord_t *svc, const char *order_id, oms_ord_folded_t *f)
     char stream[OMS_NAME_BYTES_MAX];
     snprintf(stream, sizeof stream, "order-%s", order_id);
     stream_fold_t s = {f, 0};
-    int rc = oms_ord_read(svc, stream, fold_event, &s);
+    int rc = oms_read_stream(svc->store, stream, 0, fold_event, &s, NULL);
     return rc == 1 ? 0 : rc;
 }
 
@@ -161,7 +161,7 @@ static int trail_read(oms_ord_t *svc, const char *order_id, trail_t *t)
     for (size_t i = 0; i < STREAM_CATEGORY_COUNT && !t->truncated; i++) {
         char stream[OMS_NAME_BYTES_MAX];
         snprintf(stream, sizeof stream, "%s-%s", stream_categories[i], order_id);
-        int rc = oms_ord_read(svc, stream, trail_add, t);
+        int rc = oms_read_stream(svc->store, stream, 0, trail_add, t, NULL);
         if (rc < 0)
             return rc;
         if (i == 0 && t->count == 0)

@@ -43,8 +43,7 @@ int oms_parse_u32(const char *name, const char *text, uint32_t min, uint32_t max
     return 0;
 }
 
-/* Splits "host:port" into its parts; port 0 allowed when allow_zero. */
-static int parse_hostport(const char *name, const char *text, char *host, size_t host_cap,
+int oms_parse_hostport(const char *name, const char *text, char *host, size_t host_cap,
                           uint16_t *port, bool allow_zero)
 {
     const char *colon = strrchr(text, ':');
@@ -65,7 +64,7 @@ static int apply_common(oms_config_t *cfg, common_t which, const char *value)
     const char *name = common_opts[which].name;
     switch (which) {
     case COMMON_STORE:
-        return parse_hostport(name, value, cfg->store_host, sizeof cfg->store_host,
+        return oms_parse_hostport(name, value, cfg->store_host, sizeof cfg->store_host,
                               &cfg->store_port, false);
     case COMMON_METRICS:
         if (strcmp(value, "off") == 0) {
@@ -73,7 +72,7 @@ static int apply_common(oms_config_t *cfg, common_t which, const char *value)
             return 0;
         }
         cfg->metrics_off = false;
-        return parse_hostport(name, value, cfg->metrics_host, sizeof cfg->metrics_host,
+        return oms_parse_hostport(name, value, cfg->metrics_host, sizeof cfg->metrics_host,
                               &cfg->metrics_port, true);
     case COMMON_WORKERS:
         return oms_parse_u32(name, value, 1, OMS_WORKERS_MAX, &cfg->workers);

@@ -152,6 +152,12 @@ typedef struct {
 int oms_config_parse(oms_config_t *cfg, const char *service, uint16_t default_metrics_port,
                      int argc, char **argv, const oms_opt_t *opts, size_t opt_count);
 
+/* Parses "HOST:PORT" (port 0 allowed when allow_zero) into host (cap
+ * bytes) and *port. Returns 0 or -EINVAL with a message naming the option
+ * on stderr. */
+int oms_parse_hostport(const char *name, const char *text, char *host, size_t host_cap,
+                       uint16_t *port, bool allow_zero);
+
 /* Parses a decimal uint32 option value in [min, max]. Returns 0 or -EINVAL
  * with a message naming the option on stderr. */
 int oms_parse_u32(const char *name, const char *text, uint32_t min, uint32_t max, uint32_t *out);
@@ -208,6 +214,14 @@ int oms_append_one(oms_store_t *s, const char *stream, int64_t expected_version,
 typedef int (*oms_event_fn)(void *ctx, const evs_recorded_event_t *ev);
 int oms_read_stream(oms_store_t *s, const char *stream, uint64_t from, oms_event_fn fn,
                     void *ctx, int64_t *last_version);
+
+/* Sets how long oms_append() and oms_read_stream() retry a lost store
+ * (default OMS_STORE_RETRY_MS_MAX; an HTTP service wants a shorter time). */
+void oms_store_set_retry_ms(oms_store_t *s, int retry_ms);
+
+/* True for the errors that mean "the store cannot be reached or is busy
+ * now" (what a retry may cure), as opposed to an answer about the request. */
+bool oms_store_unavailable(int rc);
 
 /* The underlying connection, reconnected if it had failed (NULL when the
  * store cannot be reached now): for calls the helpers above do not cover. */

@@ -24,6 +24,7 @@ struct oms_store {
     evs_options_t opts;
     char host[OMS_NAME_BYTES_MAX];
     char client_name[OMS_NAME_BYTES_MAX];
+    int retry_ms;               /* how long a call retries a lost store */
     evs_conn_t *conn;           /* NULL while disconnected */
     evs_conn_t *retired[STORE_RETIRED_MAX];
     size_t retired_count;
@@ -39,6 +40,7 @@ int oms_store_open(const oms_config_t *cfg, const char *client_name, oms_store_t
     oms_store_options(cfg, s->client_name, &s->opts);
     snprintf(s->host, sizeof s->host, "%s", cfg->store_host);
     s->opts.host = s->host;
+    s->retry_ms = OMS_STORE_RETRY_MS_MAX;
     int rc = evs_connect(&s->opts, &s->conn);
     if (rc != 0) {
         pthread_mutex_destroy(&s->lock);
@@ -95,6 +97,17 @@ evs_conn_t *oms_store_conn(oms_store_t *s)
     return conn;
 }
 
+void oms_store_set_retry_ms(oms_store_t *s, int retry_ms)
+{
+    s->retry_ms = retry_ms;
+}
+
+bool oms_store_unavailable(int rc)
+{
+    return rc == EVS_ECLOSED || rc == EVS_ETIMEDOUT || rc == EVS_EBUSY || rc == EVS_ENOT_READY ||
+           rc == EVS_EPROTOCOL || rc == EVS_EIO || rc == -ECONNREFUSED || rc == -ECONNRESET;
+}
+
 /* Errors after which the same request is worth sending again. */
 static bool store_transient(int rc)
 {
@@ -108,11 +121,11 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-/* Runs op(conn, ctx) until it gives a non-transient answer or
- * OMS_STORE_RETRY_MS_MAX has passed, reconnecting in between. */
+/* Runs op(conn, ctx) until it gives a non-transient answer or the store's
+ * retry time has passed, reconnecting in between. */
 static int store_call(oms_store_t *s, int (*op)(evs_conn_t *, void *), void *ctx)
 {
-    int64_t deadline = oms_mono_ns() + (int64_t)OMS_STORE_RETRY_MS_MAX * 1000000;
+    int64_t deadline = oms_mono_ns() + (int64_t)s->retry_ms * 1000000;
     int backoff_ms = STORE_BACKOFF_MS_INITIAL;
     for (;;) {
         evs_conn_t *conn = oms_store_conn(s);
