@@ -21,7 +21,7 @@ static const common_opt_t common_opts[COMMON_COUNT] = {
     [COMMON_METRICS] = {"metrics", NULL,
                         "HOST:PORT for /metrics and /health, port 0 = any, or \"off\" "
                         "(env OMS_METRICS_<SERVICE>)"},
-    [COMMON_WORKERS] = {"workers", "OMS_WORKERS", "handler threads (8)"},
+    [COMMON_WORKERS] = {"workers", "OMS_WORKERS", "handler threads (32)"},
     [COMMON_INFLIGHT] = {"max-inflight", "OMS_MAX_INFLIGHT", "unacked events held (512)"},
     [COMMON_ACK] = {"ack-timeout-ms", "OMS_ACK_TIMEOUT_MS",
                     "redelivery timeout of the service's group (10000)"},

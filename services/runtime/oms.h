@@ -43,7 +43,8 @@ extern "C" {
 
 /* ==== limits and defaults ============================================== */
 
-#define OMS_WORKERS_DEFAULT 8u
+#define OMS_WORKERS_DEFAULT 32u  /* handlers mostly wait for durable appends: many
+                                   in parallel is what fills a group commit */
 #define OMS_WORKERS_MAX 64u
 #define OMS_MAX_INFLIGHT_DEFAULT 512u     /* unacked events held by the service */
 #define OMS_ACK_TIMEOUT_MS_DEFAULT 10000u /* the group's redelivery timeout */

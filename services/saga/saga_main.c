@@ -85,9 +85,12 @@ static int saga_load(oms_store_t *store, oms_saga_t *s)
     return oms_read_stream(store, stream, 0, fold_event, s, NULL);
 }
 
-/* The in-memory saga of order_id, loaded when missing. NULL with *rc set
- * on a store error. A final saga is not kept in the map: *final_out. */
-static saga_entry_t *saga_get(oms_worker_t *w, saga_worker_t *sw, const char *order_id, int *rc)
+/* The in-memory saga of order_id, loaded from its stream when missing
+ * (unless assume_new: an OrderPlaced, whose saga is almost always new; if
+ * it is not, the first append's version conflict reloads it). NULL with
+ * *rc set on a store error. */
+static saga_entry_t *saga_get(oms_worker_t *w, saga_worker_t *sw, const char *order_id,
+                              bool assume_new, int *rc)
 {
     *rc = 0;
     saga_entry_t *e = saga_map_get(&sw->map, order_id);
@@ -99,6 +102,8 @@ static saga_entry_t *saga_get(oms_worker_t *w, saga_worker_t *sw, const char *or
         return NULL;
     }
     oms_gauge_add(sw->svc->inflight, 1);
+    if (assume_new)
+        return e;
     *rc = saga_load(oms_worker_store(w), &e->saga);
     if (*rc != 0) {
         saga_map_remove(&sw->map, order_id);
@@ -120,7 +125,8 @@ static void saga_drop(saga_worker_t *sw, const char *order_id)
 
 /* Appends the decision: its saga events at the saga's exact version (or
  * no_stream), its order event in the same batch. */
-static int decision_append(oms_worker_t *w, const oms_saga_t *s, const oms_saga_decision_t *d)
+static int decision_append(oms_worker_t *w, const oms_saga_t *s, const oms_saga_decision_t *d,
+                           bool *idempotent)
 {
     evs_event_t saga_evs[OMS_SAGA_OUT_MAX], order_evs[OMS_SAGA_OUT_MAX];
     size_t n_saga = 0, n_order = 0;
@@ -141,8 +147,10 @@ static int decision_append(oms_worker_t *w, const oms_saga_t *s, const oms_saga_
         {.stream = order_stream, .expected_version = EVS_EXPECT_ANY, .events = order_evs,
          .event_count = n_order},
     };
+    evs_append_result_t res;
     if (rc == 0)
-        rc = oms_append(oms_worker_store(w), streams, n_order ? 2 : 1, NULL);
+        rc = oms_append(oms_worker_store(w), streams, n_order ? 2 : 1, &res);
+    *idempotent = rc == 0 && res.idempotent;
     for (size_t i = 0; i < n_saga; i++)
         oms_event_free_data(&saga_evs[i]);
     for (size_t i = 0; i < n_order; i++)
@@ -154,9 +162,19 @@ static int decision_append(oms_worker_t *w, const oms_saga_t *s, const oms_saga_
 static int decision_run(oms_worker_t *w, saga_worker_t *sw, saga_entry_t *e,
                         const oms_saga_decision_t *d)
 {
-    int rc = decision_append(w, &e->saga, d);
+    bool idempotent;
+    int rc = decision_append(w, &e->saga, d, &idempotent);
     if (rc != 0)
         return rc;
+    if (idempotent) {
+        /* Written before: by our own attempt whose answer was lost, or this
+         * is a duplicate of an old event and the saga may be further on.
+         * Reload it (keeping its deadline tracked unless it is final). */
+        rc = saga_load(oms_worker_store(w), &e->saga);
+        if (rc != 0 || oms_saga_final(&e->saga))
+            saga_drop(sw, e->saga.order_id);
+        return rc;
+    }
     int64_t now = oms_now_ns();
     for (size_t i = 0; i < d->count; i++)
         if (!d->out[i].to_order)
@@ -182,9 +200,10 @@ static oms_result_t saga_handle(oms_worker_t *w, void *state, const evs_recorded
         oms_worker_reason(w, "stream %s names no order", ev->stream);
         return OMS_PARK;
     }
+    bool placed = strcmp(ev->type, "OrderPlaced") == 0;
     for (int round = 0; round < 2; round++) {
         int rc;
-        saga_entry_t *e = saga_get(w, sw, order_id, &rc);
+        saga_entry_t *e = saga_get(w, sw, order_id, placed && round == 0, &rc);
         if (!e) {
             oms_worker_reason(w, "loading saga-%s: %s", order_id, evs_strerror(rc));
             return OMS_RETRY;
@@ -286,7 +305,7 @@ static void resume_one(oms_worker_t *w, void *state, void *arg)
 {
     char *order_id = arg;
     int rc;
-    if (!saga_get(w, state, order_id, &rc))
+    if (!saga_get(w, state, order_id, false, &rc))
         fprintf(stderr, "oms-saga: resuming saga-%s: %s\n", order_id, evs_strerror(rc));
     free(order_id);
 }
