@@ -15,10 +15,16 @@
 
 /* ==== the outbox (outbox.c) =========================================== */
 
-/* An append-only JSON-lines file shared by the workers. */
+/* An append-only JSON-lines file shared by the workers. Lines are written
+ * under the lock; one fdatasync covers every line written before it (group
+ * commit), so workers waiting for durability share syncs. */
 typedef struct {
     int fd;
     pthread_mutex_t lock;
+    pthread_cond_t synced;
+    uint64_t written;    /* lines written */
+    uint64_t durable;    /* lines covered by a completed fdatasync */
+    bool syncing;        /* a worker is in fdatasync (without the lock) */
 } oms_outbox_t;
 
 /* Opens (creating it and its parent directories) path for appending.
@@ -26,8 +32,9 @@ typedef struct {
 int oms_outbox_open(oms_outbox_t *o, const char *path);
 void oms_outbox_close(oms_outbox_t *o);
 
-/* Appends line and a newline, and waits until it is durable (fdatasync).
- * A failed write is cut off again, so the file holds whole lines only.
+/* Appends line and a newline, and waits until it is durable (fdatasync,
+ * shared with the lines of other workers). A failed write is cut off
+ * again, so the file holds whole lines only.
  * Returns 0 or -errno. */
 int oms_outbox_append(oms_outbox_t *o, const char *line, size_t len);
 

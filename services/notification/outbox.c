@@ -44,12 +44,16 @@ int oms_outbox_open(oms_outbox_t *o, const char *path)
         return rc;
     }
     pthread_mutex_init(&o->lock, NULL);
+    pthread_cond_init(&o->synced, NULL);
+    o->written = o->durable = 0;
+    o->syncing = false;
     return 0;
 }
 
 void oms_outbox_close(oms_outbox_t *o)
 {
     close(o->fd);
+    pthread_cond_destroy(&o->synced);
     pthread_mutex_destroy(&o->lock);
 }
 
@@ -74,6 +78,32 @@ static int write_all(int fd, const char *line, size_t len)
     return 0;
 }
 
+/* Waits (lock held) until line number seq is durable: the first waiter
+ * with no sync running syncs everything written so far, without the lock;
+ * the others wait for it. A failed sync is the syncer's error; the others
+ * try again themselves. */
+static int outbox_sync(oms_outbox_t *o, uint64_t seq)
+{
+    while (o->durable < seq) {
+        if (o->syncing) {
+            pthread_cond_wait(&o->synced, &o->lock);
+            continue;
+        }
+        uint64_t target = o->written;
+        o->syncing = true;
+        pthread_mutex_unlock(&o->lock);
+        int rc = fdatasync(o->fd) != 0 ? -errno : 0;
+        pthread_mutex_lock(&o->lock);
+        o->syncing = false;
+        if (rc == 0 && target > o->durable)
+            o->durable = target;
+        pthread_cond_broadcast(&o->synced);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
 int oms_outbox_append(oms_outbox_t *o, const char *line, size_t len)
 {
     pthread_mutex_lock(&o->lock);
@@ -83,8 +113,8 @@ int oms_outbox_append(oms_outbox_t *o, const char *line, size_t len)
         rc = -errno;
     if (rc == 0 && (rc = write_all(o->fd, line, len)) != 0)
         (void)!ftruncate(o->fd, before); /* best effort: no torn line */
-    if (rc == 0 && fdatasync(o->fd) != 0)
-        rc = -errno;
+    if (rc == 0)
+        rc = outbox_sync(o, ++o->written);
     pthread_mutex_unlock(&o->lock);
     return rc;
 }
