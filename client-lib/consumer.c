@@ -269,11 +269,20 @@ static int ack_send(evs_consumer_t *c, envelope_t *env)
 
 int evs_consumer_ack(evs_consumer_t *c, uint64_t position)
 {
+    return evs_consumer_ack_many(c, &position, 1);
+}
+
+int evs_consumer_ack_many(evs_consumer_t *c, const uint64_t *positions, size_t count)
+{
     errmsg_clear();
+    if (count == 0 || count > EVS_ACK_MANY_MAX || !positions) {
+        errmsg_set("evs_consumer_ack_many: 1..EVS_ACK_MANY_MAX positions");
+        return -EINVAL;
+    }
     Evstore__V1__GroupAck ga = EVSTORE__V1__GROUP_ACK__INIT;
     ga.name = c->name;
-    ga.n_positions = 1;
-    ga.positions = &position;
+    ga.n_positions = count;
+    ga.positions = (uint64_t *)positions;
     envelope_t env = EVSTORE__V1__ENVELOPE__INIT;
     env.body_case = EVSTORE__V1__ENVELOPE__BODY_GROUP_ACK;
     env.group_ack = &ga;

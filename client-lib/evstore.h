@@ -697,6 +697,14 @@ int evs_consumer_next(evs_consumer_t *c, int timeout_ms, evs_group_event_t *ev);
  * reset), -ENOMEM. */
 int evs_consumer_ack(evs_consumer_t *c, uint64_t position);
 
+#define EVS_ACK_MANY_MAX 4096u /* positions in one evs_consumer_ack_many() */
+
+/* Acks the events at positions[0..count) in one request (a consumer that
+ * handles events on many threads saves a round of frames per event).
+ * Returns as evs_consumer_ack(), or -EINVAL (count 0 or over
+ * EVS_ACK_MANY_MAX, positions NULL). */
+int evs_consumer_ack_many(evs_consumer_t *c, const uint64_t *positions, size_t count);
+
 /* Nacks the event at position with action; reason (may be NULL; at most
  * EVS_NACK_REASON_BYTES_MAX bytes) is kept with a parked event. Returns as
  * evs_consumer_ack(), or -EINVAL (bad action or reason). */

@@ -23,6 +23,8 @@
 #define SERVICE_PULL_MS 100         /* the dispatcher's wait, so it sees a stop soon */
 #define SERVICE_CONNECT_RETRY_MS 200
 #define SERVICE_POST_SLACK 64u      /* queue room for posts beyond max_inflight */
+#define SERVICE_ACK_BATCH 32u       /* acks sent together (one frame for many events) */
+#define SERVICE_ACK_FLUSH_MS 5      /* the dispatcher's wait while acks are pending */
 
 typedef enum { ITEM_EVENT, ITEM_POST } item_kind_t;
 
@@ -63,6 +65,9 @@ struct oms_service {
     oms_histogram_t *handler_seconds;
     oms_counter_t *retries;
     oms_counter_t *parked;
+    pthread_mutex_t ack_lock;  /* acks not yet sent */
+    uint64_t acks[SERVICE_ACK_BATCH];
+    size_t ack_count;
 };
 
 /* ---- signals ---- */
@@ -191,6 +196,55 @@ int oms_service_post(oms_service_t *svc, const char *key, oms_post_fn fn, void *
     return 0;
 }
 
+/* ---- acks ---- */
+
+/* Sends the acks in batch (outside the lock). A lost one only means the
+ * event is delivered again after the group's ack timeout. */
+static void acks_send(oms_service_t *svc, const uint64_t *batch, size_t n)
+{
+    if (n && evs_consumer_ack_many(svc->consumer, batch, n) != 0)
+        fprintf(stderr, "oms-%s: %zu acks not sent (redelivered later): %s\n", svc->cfg.service,
+                n, evs_errmsg());
+}
+
+/* Acks position: queued, and sent with others once SERVICE_ACK_BATCH are
+ * queued or the dispatcher flushes (within SERVICE_ACK_FLUSH_MS). */
+static void service_ack(oms_service_t *svc, uint64_t position)
+{
+    uint64_t batch[SERVICE_ACK_BATCH];
+    size_t n = 0;
+    pthread_mutex_lock(&svc->ack_lock);
+    svc->acks[svc->ack_count++] = position;
+    if (svc->ack_count == SERVICE_ACK_BATCH) {
+        n = svc->ack_count;
+        memcpy(batch, svc->acks, n * sizeof *batch);
+        svc->ack_count = 0;
+    }
+    pthread_mutex_unlock(&svc->ack_lock);
+    acks_send(svc, batch, n);
+}
+
+/* Sends every queued ack. Returns how many were sent. */
+static size_t service_ack_flush(oms_service_t *svc)
+{
+    uint64_t batch[SERVICE_ACK_BATCH];
+    pthread_mutex_lock(&svc->ack_lock);
+    size_t n = svc->ack_count;
+    memcpy(batch, svc->acks, n * sizeof *batch);
+    svc->ack_count = 0;
+    pthread_mutex_unlock(&svc->ack_lock);
+    acks_send(svc, batch, n);
+    return n;
+}
+
+static bool service_acks_pending(oms_service_t *svc)
+{
+    pthread_mutex_lock(&svc->ack_lock);
+    bool pending = svc->ack_count > 0;
+    pthread_mutex_unlock(&svc->ack_lock);
+    return pending;
+}
+
 /* ---- workers ---- */
 
 static void count_result(oms_worker_t *w, const char *type, const char *result)
@@ -213,7 +267,7 @@ static void worker_handle(oms_worker_t *w, item_t *it)
     switch (r) {
     case OMS_OK:
         count_result(w, it->ev.type, "ok");
-        evs_consumer_ack(svc->consumer, pos);
+        service_ack(svc, pos);
         break;
     case OMS_RETRY:
         count_result(w, it->ev.type, "retry");
@@ -396,7 +450,9 @@ static int service_dispatch(oms_service_t *svc)
 {
     while (!atomic_load(&svc->stop) && !stop_flag) {
         evs_group_event_t gev;
-        int rc = evs_consumer_next(svc->consumer, SERVICE_PULL_MS, &gev);
+        service_ack_flush(svc);
+        int wait_ms = service_acks_pending(svc) ? SERVICE_ACK_FLUSH_MS : SERVICE_PULL_MS;
+        int rc = evs_consumer_next(svc->consumer, wait_ms, &gev);
         if (rc == EVS_ETIMEDOUT)
             continue;
         if (rc != 0) {
@@ -424,6 +480,7 @@ int oms_service_run(const oms_config_t *cfg, const oms_subscription_t *sub,
     svc->sub = sub;
     svc->h = h;
     svc->svc_ctx = svc_ctx;
+    pthread_mutex_init(&svc->ack_lock, NULL);
     running_service = svc;
     oms_stop_flag_install();
     if (stop_flag)
@@ -453,12 +510,15 @@ int oms_service_run(const oms_config_t *cfg, const oms_subscription_t *sub,
     fprintf(stderr, "oms-%s: stopping\n", cfg->service);
 out_workers:
     workers_stop(svc);
+    if (svc->consumer)
+        service_ack_flush(svc);
     evs_consumer_close(svc->consumer);
     oms_store_close(svc->store);
 out_free:
     running_service = NULL;
     oms_metrics_http_stop(svc->http);
     oms_metrics_free(svc->metrics);
+    pthread_mutex_destroy(&svc->ack_lock);
     free(svc);
     return status;
 }

@@ -918,6 +918,48 @@ START_TEST(unacked_event_is_redelivered_after_the_ack_timeout)
 }
 END_TEST
 
+START_TEST(many_events_acked_in_one_request)
+{
+    char g[64], cat[64], s[96];
+    uniq("ackmany-", g);
+    uniq("amcat", cat);
+    snprintf(s, sizeof s, "%s-1", cat);
+    evs_conn_t *conn = test_connect(0);
+    group_make(conn, g, cat, EVS_GROUP_ROUND_ROBIN, 30000, 3);
+    append_n(conn, s, "Tick", 20, 1);
+    evs_consumer_t *c = join(g_server.port, g, 0);
+    uint64_t positions[20];
+    for (int i = 0; i < 20; i++) {
+        evs_group_event_t ev;
+        ck_evs(evs_consumer_next(c, WAIT_MS, &ev));
+        positions[i] = ev.event.position;
+    }
+    ck_assert_int_eq(evs_consumer_ack_many(c, positions, 0), -EINVAL);
+    ck_assert_int_eq(evs_consumer_ack_many(c, positions, EVS_ACK_MANY_MAX + 1), -EINVAL);
+    ck_evs(evs_consumer_ack_many(c, positions, 20));
+    evs_group_info_t gi;
+    for (int tries = 0; tries < 100; tries++) {
+        ck_evs(evs_group_info(conn, g, &gi));
+        bool done = gi.inflight == 0;
+        if (!done)
+            evs_group_info_free(&gi);
+        if (done)
+            break;
+        usleep(20000);
+    }
+    ck_assert_uint_eq(gi.inflight, 0);
+    ck_assert_uint_eq(gi.acked, 20);
+    ck_assert_uint_gt(gi.checkpoint, positions[19]);
+    evs_group_info_free(&gi);
+    evs_consumer_stats_t st;
+    evs_consumer_stats(c, &st);
+    ck_assert_uint_eq(st.acks_sent, 1);
+    ck_assert_uint_eq(st.ack_errors, 0);
+    evs_consumer_close(c);
+    evs_close(conn);
+}
+END_TEST
+
 START_TEST(event_is_parked_after_max_retries_then_replayed)
 {
     char g[64], cat[64], s[96], parked[96];
@@ -1126,6 +1168,7 @@ static Suite *subs_suite(void)
     tcase_add_test(tc, group_create_list_info_update_delete_and_their_errors);
     tcase_add_test(tc, two_consumers_share_a_group_each_event_to_one);
     tcase_add_test(tc, unacked_event_is_redelivered_after_the_ack_timeout);
+    tcase_add_test(tc, many_events_acked_in_one_request);
     tcase_add_test(tc, event_is_parked_after_max_retries_then_replayed);
     tcase_add_test(tc, pinned_keeps_each_streams_events_on_one_consumer_in_order);
     tcase_add_test(tc, deleting_a_group_ends_its_consumers);
