@@ -13,9 +13,16 @@
 #   BENCH_NO_INSTALL=1 scripts/bench.sh    never call apt-get
 #   BENCH_TMP=/path scripts/bench.sh       where data directories go (default /tmp;
 #                                          pick the disk you mean to measure, not tmpfs)
+#   scripts/bench.sh --oms [--orders N --concurrency C ...]
+#                                          the OMS scenario instead: orders end to end through
+#                                          every service (bench/oms_bench.sh; no peers needed)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ "${1:-}" = "--oms" ]; then
+  shift
+  exec "$ROOT/bench/oms_bench.sh" "$@"
+fi
 BUILD="${BENCH_BUILD_DIR:-$ROOT/build-bench}"
 MODE="--quick"
 ARGS=()

@@ -110,11 +110,23 @@ running() {
   [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
 }
 
+# User + system CPU seconds of pid so far (read before stopping it: bash
+# reaps its children as they exit).
+TICKS="$(getconf CLK_TCK)"
+cpu_seconds() {
+  awk -v t="$TICKS" '{printf "%.1f", ($14 + $15) / t}' "/proc/$1/stat" 2>/dev/null || echo "?"
+}
+
 # Stops the programs at the given indexes of NAMES/PIDS together: SIGTERM,
-# then waits for each (SIGKILL after STOP_TIMEOUT_S).
+# then waits for each (SIGKILL after STOP_TIMEOUT_S); says how each ended
+# and the CPU seconds it had used.
 stop_group() {
   local i deadline
-  for i in "$@"; do kill -TERM "${PIDS[$i]}" 2>/dev/null || true; done
+  declare -A cpu
+  for i in "$@"; do
+    cpu[$i]="$(cpu_seconds "${PIDS[$i]}")"
+    kill -TERM "${PIDS[$i]}" 2>/dev/null || true
+  done
   deadline=$((SECONDS + STOP_TIMEOUT_S))
   for i in "$@"; do
     while running "${PIDS[$i]}" && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
@@ -124,7 +136,7 @@ stop_group() {
     fi
     local status=0
     wait "${PIDS[$i]}" 2>/dev/null || status=$?
-    echo "oms-up: stopped ${NAMES[$i]} (exit status $status)"
+    echo "oms-up: stopped ${NAMES[$i]} (exit status $status, cpu ${cpu[$i]} s)"
   done
 }
 
@@ -215,7 +227,8 @@ if [ -n "$DEMO_ORDERS" ]; then
   echo
   echo "oms-up: running oms-demo with $DEMO_ORDERS orders (figures also in $LOGS/demo.json)"
   demo_status=0
-  "$BIN/oms-demo" --http "$HTTP" --store "$STORE" --orders "$DEMO_ORDERS" \
+  TIMEFORMAT="oms-up: oms-demo ran %R s (cpu %U s user + %S s system)"
+  time "$BIN/oms-demo" --http "$HTTP" --store "$STORE" --orders "$DEMO_ORDERS" \
     --json "$LOGS/demo.json" "${DEMO_ARGS[@]+"${DEMO_ARGS[@]}"}" || demo_status=$?
   if [ "$EXIT_AFTER_DEMO" = 1 ]; then
     echo "oms-up: the demo exited with status $demo_status; stopping"
