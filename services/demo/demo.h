@@ -35,6 +35,7 @@
 #define DEMO_HTTP_TIMEOUT_MS 10000       /* connect, and each request */
 #define DEMO_POST_ATTEMPTS_MAX 6u        /* a POST answered 503 or lost: tries in all */
 #define DEMO_POST_BACKOFF_MS_FIRST 20    /* wait before the 2nd try, doubled after */
+#define DEMO_GIVE_UP_FAILED 32u          /* this many failed orders and none placed: stop */
 #define DEMO_ORDER_ID_BYTES_MAX 64u      /* an order id from the API */
 #define DEMO_BODY_BYTES_MAX 1024u        /* one order's JSON */
 #define DEMO_KEY_BYTES_MAX 64u           /* one Idempotency-Key */

@@ -142,6 +142,11 @@ static void place(demo_load_t *l, httpc_t **conn, size_t i)
     } else {
         o->state = DEMO_S_POST_FAILED;
         l->res.post_failed++;
+        if (l->res.placed == 0 && l->res.post_failed == DEMO_GIVE_UP_FAILED && !*l->stop) {
+            fprintf(stderr, "oms-demo: giving up: the first %u orders all failed (the last: %s)\n",
+                    DEMO_GIVE_UP_FAILED, o->post_status < 0 ? strerror(-o->post_status) : "refused");
+            *l->stop = 1;
+        }
     }
     if (l->res.first_post_ns == 0 || o->post_ns < l->res.first_post_ns)
         l->res.first_post_ns = o->post_ns;

@@ -120,7 +120,7 @@ static int figures_compute(const demo_report_in_t *in, demo_figures_t *f)
     const demo_row_t *all = &f->rows[DEMO_KINDS];
     const demo_load_result_t *l = in->load;
     f->verdicts_in_time = all->lat_n;
-    f->placing_s = l->first_post_ns ? (double)(l->last_posted_ns - l->first_post_ns) / 1e9 : 0;
+    f->placing_s = l->placed > 0 ? (double)(l->last_posted_ns - l->first_post_ns) / 1e9 : 0;
     f->placed_per_s = f->placing_s > 0 ? (double)l->placed / f->placing_s : 0;
     f->e2e_s = f->last_verdict_ns ? (double)(f->last_verdict_ns - l->first_post_ns) / 1e9 : 0;
     f->e2e_per_s = f->e2e_s > 0 ? (double)f->verdicts_in_time / f->e2e_s : 0;
