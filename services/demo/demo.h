@@ -99,11 +99,6 @@ typedef struct {
  * -EINVAL with a message on stderr. */
 int demo_mix_parse(const char *text, uint32_t mix[DEMO_KINDS]);
 
-/* Parses "HOST:PORT" (port 1..65535). Returns 0 or -EINVAL with a message
- * naming flag on stderr. */
-int demo_hostport_parse(const char *flag, const char *text, char *host, size_t host_cap,
-                        uint16_t *port);
-
 /* ==== orders ============================================================ */
 
 typedef enum {

@@ -30,14 +30,14 @@ static int config_from_flags(const oms_config_t *oc, const demo_flags_t *fl, dem
     snprintf(c->store_host, sizeof c->store_host, "%s", oc->store_host);
     c->store_port = oc->store_port;
     c->json_path = fl->json;
-    if (demo_hostport_parse("--http", fl->http, c->http_host, sizeof c->http_host,
-                            &c->http_port) != 0 ||
-        oms_parse_u32("--orders", fl->orders, 1, DEMO_ORDERS_MAX, &c->orders) != 0 ||
-        oms_parse_u32("--concurrency", fl->concurrency, 1, DEMO_CONCURRENCY_MAX,
+    if (oms_parse_hostport("http", fl->http, c->http_host, sizeof c->http_host,
+                           &c->http_port, false) != 0 ||
+        oms_parse_u32("orders", fl->orders, 1, DEMO_ORDERS_MAX, &c->orders) != 0 ||
+        oms_parse_u32("concurrency", fl->concurrency, 1, DEMO_CONCURRENCY_MAX,
                       &c->concurrency) != 0 ||
-        oms_parse_u32("--rate", fl->rate, 0, DEMO_RATE_MAX, &c->rate) != 0 ||
-        oms_parse_u32("--timeout-s", fl->timeout_s, 1, DEMO_TIMEOUT_S_MAX, &c->timeout_s) != 0 ||
-        oms_parse_u32("--seed", fl->seed, 0, UINT32_MAX, &seed) != 0 ||
+        oms_parse_u32("rate", fl->rate, 0, DEMO_RATE_MAX, &c->rate) != 0 ||
+        oms_parse_u32("timeout-s", fl->timeout_s, 1, DEMO_TIMEOUT_S_MAX, &c->timeout_s) != 0 ||
+        oms_parse_u32("seed", fl->seed, 0, UINT32_MAX, &seed) != 0 ||
         demo_mix_parse(fl->mix, c->mix) != 0)
         return -EINVAL;
     c->seed = seed;

@@ -169,21 +169,3 @@ void demo_plan_key(uint64_t run, size_t i, char *buf, size_t cap)
 {
     snprintf(buf, cap, "demo-%016llx-%zu", (unsigned long long)run, i);
 }
-
-int demo_hostport_parse(const char *flag, const char *text, char *host, size_t host_cap,
-                        uint16_t *port)
-{
-    const char *colon = text != NULL ? strrchr(text, ':') : NULL;
-    char *end = NULL;
-    unsigned long p = colon != NULL ? strtoul(colon + 1, &end, 10) : 0;
-    size_t hlen = colon != NULL ? (size_t)(colon - text) : 0;
-    if (colon == NULL || hlen == 0 || hlen >= host_cap || end == colon + 1 || *end != '\0' ||
-        p == 0 || p > 65535) {
-        fprintf(stderr, "oms-demo: %s: want HOST:PORT, got '%s'\n", flag, text ? text : "");
-        return -EINVAL;
-    }
-    memcpy(host, text, hlen);
-    host[hlen] = '\0';
-    *port = (uint16_t)p;
-    return 0;
-}
