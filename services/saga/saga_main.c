@@ -35,6 +35,38 @@ static const char *const saga_inputs[] = {
 
 /* ---- metrics ---- */
 
+/* Creates every saga series at 0, so dashboards show 0 rather than "no
+ * data" before the first timeout, compensation or failure. */
+static void saga_metrics_declare(oms_metrics_t *m)
+{
+    static const char *const steps[] = {"payment", "inventory", "shipping",
+                                        "cancel_shipment", "release", "refund"};
+    static const char *const kinds[] = {"refund", "release", "cancel_shipment"};
+    static const char *const reasons[] = {"payment_declined", "out_of_stock", "shipping_failed",
+                                          "payment_timeout", "inventory_timeout",
+                                          "shipping_timeout"};
+    char labels[128];
+    for (size_t i = 0; i < sizeof steps / sizeof *steps; i++) {
+        snprintf(labels, sizeof labels, "step=\"%s\"", steps[i]);
+        oms_metrics_counter(m, "oms_saga_timeouts_total", "Saga steps that timed out", labels);
+    }
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
+        snprintf(labels, sizeof labels, "kind=\"%s\"", kinds[i]);
+        oms_metrics_counter(m, "oms_saga_compensations_total", "Compensations started", labels);
+    }
+    oms_metrics_counter(m, "oms_saga_outcomes_total", "Sagas ended, by outcome and reason",
+                        "outcome=\"completed\",reason=\"\"");
+    for (size_t i = 0; i < sizeof reasons / sizeof *reasons; i++) {
+        snprintf(labels, sizeof labels, "outcome=\"failed\",reason=\"%s\"", reasons[i]);
+        oms_metrics_counter(m, "oms_saga_outcomes_total", "Sagas ended, by outcome and reason",
+                            labels);
+    }
+    oms_metrics_histogram(m, "oms_order_latency_seconds", "Order placed to completed or failed",
+                          "outcome=\"completed\"");
+    oms_metrics_histogram(m, "oms_order_latency_seconds", "Order placed to completed or failed",
+                          "outcome=\"failed\"");
+}
+
 static void count(oms_worker_t *w, const char *name, const char *help, const char *label,
                   const char *value)
 {
@@ -349,6 +381,7 @@ static int saga_start(oms_service_t *svc, void *svc_ctx)
                                      "Sagas started and not yet ended, held in memory", NULL);
     ss->started = oms_metrics_counter(oms_service_metrics(svc), "oms_saga_started_total",
                                       "Sagas started", NULL);
+    saga_metrics_declare(oms_service_metrics(svc));
     saga_map_t *open = calloc(1, sizeof *open);
     if (!open)
         return 1;
