@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "oms.h"
@@ -53,13 +54,23 @@ int sys_start(sys_t *s, const char *const *saga_args)
     return 0;
 }
 
-void sys_destroy(sys_t *s)
+int sys_destroy(sys_t *s)
 {
-    for (int p = SYS_PROCS - 1; p >= 0; p--)
-        oms_proc_stop(&s->procs[p]);
+    int unclean = 0;
+    for (int p = SYS_PROCS - 1; p >= 0; p--) {
+        if (!s->procs[p].pid)
+            continue;
+        int status = oms_proc_stop(&s->procs[p]);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            fprintf(stderr, "oms system: %s stopped with status 0x%x\n", sys_proc_names[p],
+                    (unsigned)status);
+            unclean++;
+        }
+    }
     test_server_destroy(&s->store);
     if (s->dir[0])
         test_tmpdir_remove(s->dir);
+    return unclean;
 }
 
 int sys_store_crash(sys_t *s)

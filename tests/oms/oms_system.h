@@ -32,8 +32,10 @@ extern const char *const sys_proc_names[SYS_PROCS];
 /* Starts evstored and every service. saga_args (NULL-terminated, may be
  * NULL) are added to oms-saga's arguments. Returns 0 or -1. */
 int sys_start(sys_t *s, const char *const *saga_args);
-/* Stops everything and removes the directories. */
-void sys_destroy(sys_t *s);
+/* Stops everything (SIGTERM) and removes the directories. Returns how
+ * many programs did not exit with status 0 (under the sanitizers that
+ * includes a leak or an error found at exit); each is named on stderr. */
+int sys_destroy(sys_t *s);
 /* kill -9 evstored and start it again on the same port. */
 int sys_store_crash(sys_t *s);
 

@@ -279,7 +279,7 @@ START_TEST(every_order_ends_right_through_crashes)
     fprintf(stderr, "chaos: %d of %d orders completed\n", completed_count, ORDERS);
     ck_assert_int_gt(completed_count, 0);
     evs_close(conn);
-    sys_destroy(&sys_);
+    ck_assert_int_eq(sys_destroy(&sys_), 0);
 }
 END_TEST
 

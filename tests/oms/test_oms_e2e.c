@@ -295,7 +295,7 @@ START_TEST(two_hundred_orders_reach_their_expected_end)
     ck_assert_str_eq(before, after);
 
     evs_close(conn);
-    sys_destroy(&sys_);
+    ck_assert_int_eq(sys_destroy(&sys_), 0);
 }
 END_TEST
 
