@@ -27,7 +27,8 @@
 #   OMS_NOTIFICATION_METRICS_PORT 9205, OMS_PROJECTIONS_METRICS_PORT 9206.
 # Bounds: OMS_READY_TIMEOUT_S (60) for each ready line, OMS_STOP_TIMEOUT_S (30)
 # for each stop. evstored also reads its own EVSTORE_* variables (e.g.
-# EVSTORE_DURABILITY=interval).
+# EVSTORE_DURABILITY=interval); EVSTORED_FLAGS adds flags to its command line
+# (e.g. EVSTORED_FLAGS="--writes-inflight 2").
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -200,8 +201,9 @@ start() {
 }
 
 echo "oms-up: data in $DATA, logs in $LOGS"
+# shellcheck disable=SC2086  # EVSTORED_FLAGS holds flags without spaces in them
 start evstored "^evstored ready" "$BUILD/server/evstored" --data "$DATA/store" \
-  --listen "$STORE" --metrics "$STORE_METRICS"
+  --listen "$STORE" --metrics "$STORE_METRICS" ${EVSTORED_FLAGS:-}
 for s in "${SERVICES[@]}"; do
   # shellcheck disable=SC2086  # EXTRA holds flags without spaces in them
   start "oms-$s" "^oms-$s ready" "$BIN/oms-$s" --store "$STORE" --metrics "${METRICS[$s]}" \

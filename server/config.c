@@ -46,6 +46,10 @@ static void usage(FILE *out)
             "                           disconnected (default %u)\n"
             "  --max-read-events N      events in one read answer (default %u)\n"
             "  --max-subscriptions N    subscriptions and group consumers in all (default %u)\n"
+            "  --writes-inflight N      group-commit writes (each with its fdatasync) in flight\n"
+            "                           at once, 1..%u (default %u): fewer makes each write\n"
+            "                           carry more appends (less CPU), more syncs more in\n"
+            "                           parallel\n"
             "  --no-prepare             do not write segments out ahead of need (saves the\n"
             "                           CPU and disk bandwidth of writing zeros; appends then\n"
             "                           extend files, whose fdatasync commits metadata)\n"
@@ -58,7 +62,8 @@ static void usage(FILE *out)
             SERVER_CONNECTIONS_MAX_DEFAULT, FRAME_BYTES_MAX_DEFAULT,
             LOG_BATCH_EVENTS_MAX_DEFAULT, LOG_EVENT_BYTES_MAX_DEFAULT,
             SERVER_OUTPUT_BYTES_MAX_DEFAULT, SERVER_READ_EVENTS_MAX_DEFAULT,
-            SERVER_SUBSCRIPTIONS_MAX_DEFAULT);
+            SERVER_SUBSCRIPTIONS_MAX_DEFAULT, LOG_WRITES_INFLIGHT_LIMIT,
+            LOG_WRITES_INFLIGHT_MAX_DEFAULT);
 }
 
 /* Parses a positive integer with an optional K/M/G (binary) suffix. */
@@ -122,7 +127,7 @@ static int apply_env(server_config_t *cfg)
 
 enum { OPT_DATA = 256, OPT_LISTEN, OPT_METRICS, OPT_DURABILITY, OPT_SEGMENT, OPT_CONNS,
        OPT_FRAME, OPT_APPEND_EVENTS, OPT_EVENT_BYTES, OPT_OUTPUT, OPT_READ_EVENTS, OPT_QUIET,
-       OPT_NO_PREPARE, OPT_SUBS, OPT_HELP };
+       OPT_NO_PREPARE, OPT_SUBS, OPT_WRITES_INFLIGHT, OPT_HELP };
 
 static int apply_flag(server_config_t *cfg, int opt, const char *arg)
 {
@@ -178,6 +183,11 @@ static int apply_flag(server_config_t *cfg, int opt, const char *arg)
         return 0;
     case OPT_QUIET: cfg->quiet = true; return 0;
     case OPT_NO_PREPARE: cfg->log.prepare_segments = false; return 0;
+    case OPT_WRITES_INFLIGHT:
+        if (parse_size("--writes-inflight", arg, 1, LOG_WRITES_INFLIGHT_LIMIT, &v))
+            return -1;
+        cfg->log.writes_inflight_max = (uint32_t)v;
+        return 0;
     }
     return -1;
 }
@@ -218,6 +228,7 @@ int server_config_parse(server_config_t *cfg, int argc, char **argv)
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"max-subscriptions", required_argument, NULL, OPT_SUBS},
         {"no-prepare", no_argument, NULL, OPT_NO_PREPARE},
+        {"writes-inflight", required_argument, NULL, OPT_WRITES_INFLIGHT},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };

@@ -202,6 +202,8 @@ START_TEST(bad_flags_exit_2_with_a_message)
         {"--durability", "sometimes", NULL},
         {"--segment-bytes", "100000", NULL},
         {"--max-output-bytes", "-5", NULL},
+        {"--writes-inflight", "0", NULL},
+        {"--writes-inflight", "17", NULL},
         {"stray-argument", NULL},
         {"--listen", NULL},
     };
