@@ -72,6 +72,8 @@ typedef struct {
     int64_t requested_at_ns;     /* when the pending command was written */
     char reason[OMS_SAGA_REASON_BYTES]; /* why it compensates / failed */
     bool released;               /* a release was requested */
+    bool broken;                 /* an event of its stream did not decode, or its
+                                    SagaStarted has no order: nothing is decided for it */
 } oms_saga_t;
 
 /* One event a decision appends: to saga-<id> (to_order false) or to
@@ -97,13 +99,15 @@ bool oms_saga_final(const oms_saga_t *s);
 const char *oms_saga_phase_name(oms_saga_phase_t p);
 
 /* Folds one event of saga-<id> into s (version + 1). An unknown type or a
- * payload that does not decode is -EINVAL (the version still moves). */
+ * payload that does not decode is -EINVAL (the version still moves, and
+ * the saga is marked broken). */
 int oms_saga_apply(oms_saga_t *s, const evs_recorded_event_t *ev);
 /* The same for a message the saga has just appended, written at ts_ns. */
 int oms_saga_apply_msg(oms_saga_t *s, const ProtobufCMessage *msg, int64_t ts_ns);
 
 /* What to append for an incoming event (OrderPlaced or an answer). An
- * event that needs nothing (a duplicate, a late answer) gives count 0.
+ * event that needs nothing (a duplicate, a late answer), or any event for
+ * a broken saga, gives count 0.
  * Returns 0, -EINVAL (its payload does not decode), -ENOMEM. The decoded
  * event is kept in *unpacked (free it with protobuf_c_message_free_unpacked
  * after the decision). */
@@ -114,6 +118,10 @@ int oms_saga_decide(const oms_saga_t *s, const evs_recorded_event_t *in,
  * when it is not). Returns 0 or -ENOMEM. */
 int oms_saga_timeout(const oms_saga_t *s, const oms_saga_timeouts_t *t, int64_t now_ns,
                      oms_saga_decision_t *d);
+
+/* The category of the stream whose answer the pending step waits for
+ * ("payment", "inventory", "shipment"), NULL when nothing is pending. */
+const char *oms_saga_answer_category(const oms_saga_t *s);
 
 /* The pending step's deadline (INT64_MAX when none). */
 int64_t oms_saga_deadline(const oms_saga_t *s, const oms_saga_timeouts_t *t);

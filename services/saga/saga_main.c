@@ -122,12 +122,14 @@ static int saga_load(oms_store_t *store, oms_saga_t *s)
  * it is not, the first append's version conflict reloads it). NULL with
  * *rc set on a store error. */
 static saga_entry_t *saga_get(oms_worker_t *w, saga_worker_t *sw, const char *order_id,
-                              bool assume_new, int *rc)
+                              bool assume_new, bool *fresh, int *rc)
 {
     *rc = 0;
+    *fresh = false;
     saga_entry_t *e = saga_map_get(&sw->map, order_id);
     if (e)
         return e;
+    *fresh = true;
     e = saga_map_add(&sw->map, order_id);
     if (!e) {
         *rc = -ENOMEM;
@@ -233,9 +235,10 @@ static oms_result_t saga_handle(oms_worker_t *w, void *state, const evs_recorded
         return OMS_PARK;
     }
     bool placed = strcmp(ev->type, "OrderPlaced") == 0;
-    for (int round = 0; round < 2; round++) {
+    for (int round = 0; round < 3; round++) {
         int rc;
-        saga_entry_t *e = saga_get(w, sw, order_id, placed && round == 0, &rc);
+        bool fresh;
+        saga_entry_t *e = saga_get(w, sw, order_id, placed && round == 0, &fresh, &rc);
         if (!e) {
             oms_worker_reason(w, "loading saga-%s: %s", order_id, evs_strerror(rc));
             return OMS_RETRY;
@@ -244,12 +247,27 @@ static oms_result_t saga_handle(oms_worker_t *w, void *state, const evs_recorded
             saga_drop(sw, order_id); /* a late answer or a duplicate */
             return OMS_OK;
         }
+        if (e->saga.broken) {
+            saga_drop(sw, order_id);
+            oms_worker_reason(w, "saga-%s has an event that does not decode: left alone",
+                              order_id);
+            return OMS_PARK;
+        }
         oms_saga_decision_t d;
         ProtobufCMessage *in = NULL;
         rc = oms_saga_decide(&e->saga, ev, &d, &in);
         if (rc == -EINVAL) {
             oms_worker_reason(w, "%s payload does not decode", ev->type);
             return OMS_PARK;
+        }
+        if (rc == 0 && d.count == 0 && !fresh && !placed) {
+            /* It does not fit the state in memory: make sure that state is
+             * not stale (another instance moved the saga on) before calling
+             * it late. */
+            oms_saga_decision_free(&d);
+            protobuf_c_message_free_unpacked(in, NULL);
+            saga_drop(sw, order_id);
+            continue;
         }
         if (rc == 0 && d.count == 0 && e->saga.phase == SAGA_NEW)
             saga_drop(sw, order_id); /* an answer for an order with no saga */
@@ -267,7 +285,7 @@ static oms_result_t saga_handle(oms_worker_t *w, void *state, const evs_recorded
             return OMS_RETRY;
         }
     }
-    oms_worker_reason(w, "saga-%s: version conflict twice", order_id);
+    oms_worker_reason(w, "saga-%s: version conflicts on every try", order_id);
     return OMS_RETRY;
 }
 
@@ -289,6 +307,83 @@ static void collect_due(saga_entry_t *e, void *ctx)
 
 #define SAGA_TIMEOUTS_PER_TICK 256u /* the rest wait for the next tick */
 
+/* Reloads a saga whose append failed or conflicted (the append may have
+ * been written); a saga that cannot be loaded now keeps its state and is
+ * tried again on the next tick (the same decision then has the same ids,
+ * so a written one is recognised). */
+static void saga_reload(oms_worker_t *w, saga_worker_t *sw, saga_entry_t *e)
+{
+    oms_saga_t fresh;
+    oms_saga_init(&fresh, e->saga.order_id);
+    if (saga_load(oms_worker_store(w), &fresh) != 0) {
+        oms_saga_free(&fresh);
+        return;
+    }
+    oms_saga_free(&e->saga);
+    e->saga = fresh;
+    if (oms_saga_final(&e->saga) || e->saga.broken)
+        saga_drop(sw, fresh.order_id);
+}
+
+typedef struct {
+    oms_worker_t *w;
+    saga_worker_t *sw;
+    saga_entry_t *e;
+    bool acted;
+    int rc;
+} answer_scan_t;
+
+/* Decides on one event of the pending step's answer stream; stops at the
+ * first that moves the saga on. */
+static int answer_scan_event(void *ctx, const evs_recorded_event_t *ev)
+{
+    answer_scan_t *a = ctx;
+    oms_saga_decision_t d;
+    ProtobufCMessage *in = NULL;
+    if (oms_saga_decide(&a->e->saga, ev, &d, &in) == 0 && d.count) {
+        a->acted = true;
+        a->rc = decision_run(a->w, a->sw, a->e, &d);
+    }
+    oms_saga_decision_free(&d);
+    if (in)
+        protobuf_c_message_free_unpacked(in, NULL);
+    return a->acted ? 1 : 0;
+}
+
+/* A saga past its deadline: if the answer it waits for is in the store
+ * (the saga missed it: parked, or handled against a stale state, or not
+ * delivered yet after a restart), act on it; otherwise time the step out. */
+static void saga_expire(oms_worker_t *w, saga_worker_t *sw, saga_entry_t *e, int64_t now)
+{
+    char order_id[OMS_NAME_BYTES_MAX], stream[OMS_NAME_BYTES_MAX + 16];
+    snprintf(order_id, sizeof order_id, "%s", e->saga.order_id);
+    const char *category = oms_saga_answer_category(&e->saga);
+    int rc = 0;
+    if (category) {
+        snprintf(stream, sizeof stream, "%s-%s", category, order_id);
+        answer_scan_t a = {w, sw, e, false, 0};
+        rc = oms_read_stream(oms_worker_store(w), stream, 0, answer_scan_event, &a, NULL);
+        if (a.acted) {
+            if (a.rc != 0 && (e = saga_map_get(&sw->map, order_id)))
+                saga_reload(w, sw, e);
+            return;
+        }
+    }
+    if (rc < 0) {
+        fprintf(stderr, "oms-saga: saga-%s: reading %s: %s\n", order_id, stream, evs_strerror(rc));
+        return; /* the next tick tries again */
+    }
+    oms_saga_decision_t d;
+    if (oms_saga_timeout(&e->saga, &sw->svc->timeouts, now, &d) != 0 || d.count == 0)
+        return;
+    rc = decision_run(w, sw, e, &d);
+    oms_saga_decision_free(&d);
+    if (rc != 0 && (e = saga_map_get(&sw->map, order_id))) {
+        fprintf(stderr, "oms-saga: timeout of saga-%s: %s\n", order_id, evs_strerror(rc));
+        saga_reload(w, sw, e);
+    }
+}
+
 static void saga_tick(oms_worker_t *w, void *state, int64_t now_mono_ns)
 {
     (void)now_mono_ns;
@@ -299,15 +394,8 @@ static void saga_tick(oms_worker_t *w, void *state, int64_t now_mono_ns)
     saga_map_each(&sw->map, collect_due, &due);
     for (size_t i = 0; i < due.count; i++) {
         saga_entry_t *e = saga_map_get(&sw->map, due_ids[i]);
-        oms_saga_decision_t d;
-        if (!e || oms_saga_timeout(&e->saga, due.t, due.now, &d) != 0 || d.count == 0)
-            continue;
-        int rc = decision_run(w, sw, e, &d);
-        oms_saga_decision_free(&d);
-        if (rc == EVS_EWRONG_VERSION)
-            saga_drop(sw, due_ids[i]); /* reloaded with the next event or resume */
-        else if (rc != 0)
-            fprintf(stderr, "oms-saga: timeout of saga-%s: %s\n", due_ids[i], evs_strerror(rc));
+        if (e)
+            saga_expire(w, sw, e, due.now);
     }
 }
 
@@ -337,8 +425,15 @@ static void resume_one(oms_worker_t *w, void *state, void *arg)
 {
     char *order_id = arg;
     int rc;
-    if (!saga_get(w, state, order_id, false, &rc))
+    bool fresh;
+    saga_entry_t *e = saga_get(w, state, order_id, false, &fresh, &rc);
+    if (!e)
         fprintf(stderr, "oms-saga: resuming saga-%s: %s\n", order_id, evs_strerror(rc));
+    else if (e->saga.broken) {
+        fprintf(stderr, "oms-saga: saga-%s has an event that does not decode: left alone\n",
+                order_id);
+        saga_drop(state, order_id);
+    }
     free(order_id);
 }
 

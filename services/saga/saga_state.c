@@ -75,8 +75,11 @@ int oms_saga_apply_msg(oms_saga_t *s, const ProtobufCMessage *msg, int64_t ts_ns
 {
     s->version++;
     const ProtobufCMessageDescriptor *d = msg->descriptor;
-    if (d == &oms__v1__saga_started__descriptor)
-        return keep_order(s, ((const Oms__V1__SagaStarted *)msg)->order);
+    if (d == &oms__v1__saga_started__descriptor) {
+        int rc = keep_order(s, ((const Oms__V1__SagaStarted *)msg)->order);
+        s->broken |= rc != 0;
+        return rc;
+    }
     if (d == &oms__v1__payment_requested__descriptor)
         pending(s, SAGA_PAYING, ((const Oms__V1__PaymentRequested *)msg)->attempt, ts_ns);
     else if (d == &oms__v1__inventory_requested__descriptor)
@@ -101,8 +104,10 @@ int oms_saga_apply_msg(oms_saga_t *s, const ProtobufCMessage *msg, int64_t ts_ns
     else if (d == &oms__v1__saga_failed__descriptor) {
         s->phase = SAGA_FAILED;
         set_reason(s, ((const Oms__V1__SagaFailed *)msg)->reason);
-    } else if (d != &oms__v1__saga_step_timed_out__descriptor)
+    } else if (d != &oms__v1__saga_step_timed_out__descriptor) {
+        s->broken = true;
         return -EINVAL;
+    }
     return 0;
 }
 
@@ -117,6 +122,7 @@ int oms_saga_apply(oms_saga_t *s, const evs_recorded_event_t *ev)
     ProtobufCMessage *msg = unpack(ev);
     if (!msg) {
         s->version++;
+        s->broken = true;
         return -EINVAL;
     }
     int rc = oms_saga_apply_msg(s, msg, ev->timestamp_ns);
@@ -329,9 +335,9 @@ int oms_saga_decide(const oms_saga_t *s, const evs_recorded_event_t *in,
     const ProtobufCMessageDescriptor *t = (*unpacked)->descriptor;
     int rc = 0;
     if (t == &oms__v1__order_placed__descriptor) {
-        if (s->phase == SAGA_NEW)
+        if (s->phase == SAGA_NEW && !s->broken)
             rc = start(s, (const Oms__V1__OrderPlaced *)*unpacked, d);
-    } else if (s->phase != SAGA_NEW && !oms_saga_final(s)) {
+    } else if (s->phase != SAGA_NEW && !oms_saga_final(s) && !s->broken && s->order) {
         rc = answer(s, t, *unpacked, d);
     }
     if (rc != 0)
@@ -354,10 +360,23 @@ static int64_t phase_timeout_ms(const oms_saga_t *s, const oms_saga_timeouts_t *
     }
 }
 
+const char *oms_saga_answer_category(const oms_saga_t *s)
+{
+    switch (s->phase) {
+    case SAGA_PAYING:
+    case SAGA_REFUNDING: return "payment";
+    case SAGA_RESERVING:
+    case SAGA_RELEASING: return "inventory";
+    case SAGA_SHIPPING:
+    case SAGA_CANCELLING: return "shipment";
+    default: return NULL;
+    }
+}
+
 int64_t oms_saga_deadline(const oms_saga_t *s, const oms_saga_timeouts_t *t)
 {
     int64_t ms = phase_timeout_ms(s, t);
-    return ms < 0 ? INT64_MAX : s->requested_at_ns + ms * 1000000;
+    return ms < 0 || s->broken || !s->order ? INT64_MAX : s->requested_at_ns + ms * 1000000;
 }
 
 static const Oms__V1__Step phase_steps[] = {
@@ -376,7 +395,8 @@ int oms_saga_timeout(const oms_saga_t *s, const oms_saga_timeouts_t *t, int64_t 
                      oms_saga_decision_t *d)
 {
     memset(d, 0, sizeof *d);
-    if (oms_saga_final(s) || s->phase == SAGA_NEW || now_ns < oms_saga_deadline(s, t))
+    if (oms_saga_final(s) || s->phase == SAGA_NEW || s->broken || !s->order ||
+        now_ns < oms_saga_deadline(s, t))
         return 0;
     char step[48];
     snprintf(step, sizeof step, "timeout-%s-%u", phase_step_names[s->phase], s->attempt);

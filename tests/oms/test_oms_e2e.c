@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "oms.h"
 #include "oms.pb-c.h"
 #include "oms_system.h"
 
@@ -299,12 +300,119 @@ START_TEST(two_hundred_orders_reach_their_expected_end)
 }
 END_TEST
 
+/* ---- the saga alone: an answer that came while it was down ---- */
+
+static bool saga_has(evs_conn_t *c, const char *stream, const char *type)
+{
+    char types[TYPES_MAX][40];
+    int n = sys_stream_types(c, stream, types, TYPES_MAX);
+    for (int i = 0; i < n; i++)
+        if (strcmp(types[i], type) == 0)
+            return true;
+    return false;
+}
+
+typedef struct {
+    evs_conn_t *c;
+    const char *stream;
+    const char *type;
+} has_t;
+
+static bool has_cond(void *ctx)
+{
+    has_t *h = ctx;
+    return saga_has(h->c, h->stream, h->type);
+}
+
+static void append_msg(evs_conn_t *c, const char *stream, const void *msg, const char *order_id,
+                       const char *step)
+{
+    evs_event_t ev;
+    ck_assert_int_eq(oms_event_make(&ev, msg, order_id, step), 0);
+    evs_stream_append_t a = {.stream = stream, .expected_version = EVS_EXPECT_ANY, .events = &ev,
+                             .event_count = 1};
+    ck_assert_int_eq(evs_append(c, &a, 1, NULL), 0);
+    oms_event_free_data(&ev);
+}
+
+START_TEST(saga_acts_on_an_answer_that_came_while_it_was_down)
+{
+    test_server_t store;
+    ck_assert_int_eq(test_server_start(&store, NULL), 0);
+    char dir[PATH_MAX];
+    ck_assert_int_eq(test_tmpdir_make("oms-saga-down", dir), 0);
+    static const char *const args[] = {"--payment-timeout-ms", "300", NULL};
+    oms_proc_t saga;
+    ck_assert_int_eq(oms_proc_start(&saga, "oms-saga", store.port, dir, args), 0);
+    evs_options_t opts;
+    evs_options_default(&opts);
+    opts.port = store.port;
+    evs_conn_t *c;
+    ck_assert_int_eq(evs_connect(&opts, &c), 0);
+
+    Oms__V1__OrderItem item = OMS__V1__ORDER_ITEM__INIT;
+    item.sku = "sku-0001";
+    item.quantity = 1;
+    item.unit_price_cents = 100;
+    Oms__V1__OrderItem *items[] = {&item};
+    Oms__V1__OrderPlaced o = OMS__V1__ORDER_PLACED__INIT;
+    o.order_id = "down1";
+    o.customer_id = "c1";
+    o.n_items = 1;
+    o.items = items;
+    o.total_cents = 100;
+    o.currency = "EUR";
+    o.payment_token = "tok_visa";
+    append_msg(c, "order-down1", &o, "down1", "placed");
+    has_t asked = {c, "saga-down1", "PaymentRequested"};
+    ck_assert(oms_wait_until(has_cond, &asked, 10000));
+
+    /* The saga goes down; the payment is answered, but the answer is
+     * parked (as after repeated failures) so the group will not deliver it
+     * again; the step's deadline passes; the saga comes back: it must find
+     * the answer in the payment stream and go on, not refund. */
+    oms_proc_kill(&saga);
+    Oms__V1__PaymentProcessed p = OMS__V1__PAYMENT_PROCESSED__INIT;
+    p.order_id = "down1";
+    p.amount_cents = 100;
+    p.charge_id = "ch_down1";
+    append_msg(c, "payment-down1", &p, "down1", "charge");
+    evs_consumer_t *thief;
+    ck_assert_int_eq(evs_group_join(&opts, "oms-saga", 0, &thief), 0);
+    bool parked = false;
+    for (int i = 0; i < 100 && !parked; i++) {
+        evs_group_event_t gev;
+        if (evs_consumer_next(thief, 200, &gev) != 0)
+            continue;
+        parked = strcmp(gev.event.type, "PaymentProcessed") == 0;
+        ck_assert_int_eq(evs_consumer_nack(thief, gev.event.position,
+                                           parked ? EVS_NACK_PARK : EVS_NACK_RETRY, "test"),
+                         0);
+    }
+    ck_assert(parked);
+    evs_consumer_close(thief);
+    usleep(600000);
+    ck_assert_int_eq(oms_proc_restart(&saga), 0);
+    has_t next = {c, "saga-down1", "InventoryRequested"};
+    ck_assert(oms_wait_until(has_cond, &next, 10000));
+    usleep(400000); /* a wrong timeout would have fired by now */
+    ck_assert(!saga_has(c, "saga-down1", "RefundRequested"));
+    ck_assert(!saga_has(c, "saga-down1", "SagaStepTimedOut"));
+
+    ck_assert_int_eq(oms_proc_stop(&saga), 0);
+    evs_close(c);
+    test_server_destroy(&store);
+    test_tmpdir_remove(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("oms e2e");
     TCase *t = tcase_create("e2e");
     tcase_set_timeout(t, 300);
     tcase_add_test(t, two_hundred_orders_reach_their_expected_end);
+    tcase_add_test(t, saga_acts_on_an_answer_that_came_while_it_was_down);
     suite_add_tcase(s, t);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -485,6 +485,50 @@ START_TEST(a_payload_that_does_not_decode_is_an_error)
 }
 END_TEST
 
+START_TEST(a_broken_saga_decides_nothing)
+{
+    oms_saga_t s;
+    oms_saga_init(&s, "o1");
+    Oms__V1__SagaStarted no_order = OMS__V1__SAGA_STARTED__INIT;
+    ck_assert_int_eq(oms_saga_apply_msg(&s, &no_order.base, 0), -EINVAL);
+    Oms__V1__PaymentRequested pr = OMS__V1__PAYMENT_REQUESTED__INIT;
+    pr.attempt = 1;
+    ck_assert_int_eq(oms_saga_apply_msg(&s, &pr.base, 0), 0);
+    ck_assert(s.broken);
+    ck_assert_int_eq(s.phase, SAGA_PAYING);
+    Oms__V1__PaymentProcessed p = paid();
+    expect(&s, &p, NONE, 0);
+    ck_assert_int_eq(oms_saga_deadline(&s, &timeouts), INT64_MAX);
+    oms_saga_decision_t d;
+    ck_assert_int_eq(oms_saga_timeout(&s, &timeouts, INT64_MAX / 2, &d), 0);
+    ck_assert_uint_eq(d.count, 0);
+    oms_saga_free(&s);
+}
+END_TEST
+
+START_TEST(each_pending_step_names_the_stream_of_its_answer)
+{
+    oms_saga_t s;
+    oms_saga_init(&s, "o1");
+    ck_assert_ptr_null(oms_saga_answer_category(&s));
+    static const struct {
+        oms_saga_phase_t phase;
+        const char *category;
+    } cases[] = {{SAGA_PAYING, "payment"},      {SAGA_REFUNDING, "payment"},
+                 {SAGA_RESERVING, "inventory"}, {SAGA_RELEASING, "inventory"},
+                 {SAGA_SHIPPING, "shipment"},   {SAGA_CANCELLING, "shipment"},
+                 {SAGA_COMPLETED, NULL},        {SAGA_FAILED, NULL}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        s.phase = cases[i].phase;
+        const char *c = oms_saga_answer_category(&s);
+        if (cases[i].category)
+            ck_assert_str_eq(c, cases[i].category);
+        else
+            ck_assert_ptr_null(c);
+    }
+}
+END_TEST
+
 START_TEST(replaying_the_stream_rebuilds_the_same_state)
 {
     /* Drive a saga through the shipping-failure path while keeping every
@@ -529,6 +573,8 @@ static Suite *saga_suite(void)
     tcase_add_test(t, a_final_saga_ignores_everything);
     tcase_add_test(t, an_answer_without_a_saga_is_ignored);
     tcase_add_test(t, a_payload_that_does_not_decode_is_an_error);
+    tcase_add_test(t, a_broken_saga_decides_nothing);
+    tcase_add_test(t, each_pending_step_names_the_stream_of_its_answer);
     tcase_add_test(t, replaying_the_stream_rebuilds_the_same_state);
     suite_add_tcase(s, t);
     return s;
