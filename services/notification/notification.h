@@ -24,6 +24,9 @@ typedef struct {
     pthread_cond_t synced;
     uint64_t written;    /* lines written */
     uint64_t durable;    /* lines covered by a completed fdatasync */
+    uint64_t failed;     /* lines covered by a failed fdatasync: never reported
+                            durable (Linux reports a writeback error once, so a
+                            later sync of the same lines may wrongly succeed) */
     bool syncing;        /* a worker is in fdatasync (without the lock) */
 } oms_outbox_t;
 

@@ -45,7 +45,7 @@ int oms_outbox_open(oms_outbox_t *o, const char *path)
     }
     pthread_mutex_init(&o->lock, NULL);
     pthread_cond_init(&o->synced, NULL);
-    o->written = o->durable = 0;
+    o->written = o->durable = o->failed = 0;
     o->syncing = false;
     return 0;
 }
@@ -80,11 +80,12 @@ static int write_all(int fd, const char *line, size_t len)
 
 /* Waits (lock held) until line number seq is durable: the first waiter
  * with no sync running syncs everything written so far, without the lock;
- * the others wait for it. A failed sync is the syncer's error; the others
- * try again themselves. */
+ * the others wait for it. A failed sync fails every line it covered. */
 static int outbox_sync(oms_outbox_t *o, uint64_t seq)
 {
     while (o->durable < seq) {
+        if (seq <= o->failed)
+            return -EIO;
         if (o->syncing) {
             pthread_cond_wait(&o->synced, &o->lock);
             continue;
@@ -97,6 +98,8 @@ static int outbox_sync(oms_outbox_t *o, uint64_t seq)
         o->syncing = false;
         if (rc == 0 && target > o->durable)
             o->durable = target;
+        if (rc != 0 && target > o->failed)
+            o->failed = target;
         pthread_cond_broadcast(&o->synced);
         if (rc != 0)
             return rc;

@@ -31,7 +31,8 @@
 /* ==== limits (requests) ================================================= */
 
 #define OMS_ORD_BODY_BYTES_MAX (64u * 1024)      /* POST body; larger: 413 */
-#define OMS_ORD_ITEMS_MAX 100u                   /* items per order */
+#define OMS_ORD_ITEMS_MAX 99u /* items per order: oms-inventory reserves them in one
+                                 append of at most 100 streams (99 SKUs + its answer) */
 #define OMS_ORD_QUANTITY_MIN 1u
 #define OMS_ORD_QUANTITY_MAX 10000u
 #define OMS_ORD_UNIT_PRICE_CENTS_MIN 1

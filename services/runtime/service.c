@@ -20,7 +20,8 @@
 
 #include "oms.h"
 
-#define SERVICE_PULL_MS 100         /* the dispatcher's wait, so it sees a stop soon */
+#define SERVICE_PULL_MS 20          /* the dispatcher's wait: it sees a stop soon, and
+                                       sends acks queued meanwhile within this */
 #define SERVICE_CONNECT_RETRY_MS 200
 #define SERVICE_POST_SLACK 64u      /* queue room for posts beyond max_inflight */
 #define SERVICE_ACK_BATCH 32u       /* acks sent together (one frame for many events) */
@@ -208,7 +209,7 @@ static void acks_send(oms_service_t *svc, const uint64_t *batch, size_t n)
 }
 
 /* Acks position: queued, and sent with others once SERVICE_ACK_BATCH are
- * queued or the dispatcher flushes (within SERVICE_ACK_FLUSH_MS). */
+ * queued or the dispatcher flushes (within SERVICE_PULL_MS). */
 static void service_ack(oms_service_t *svc, uint64_t position)
 {
     uint64_t batch[SERVICE_ACK_BATCH];

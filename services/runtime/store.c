@@ -132,8 +132,8 @@ static int store_call(oms_store_t *s, int (*op)(evs_conn_t *, void *), void *ctx
         int rc = conn ? op(conn, ctx) : EVS_ECLOSED;
         if (!store_transient(rc) || oms_mono_ns() >= deadline)
             return rc;
-        if (rc == EVS_ECLOSED || rc == EVS_ETIMEDOUT || rc == EVS_EPROTOCOL)
-            store_retire(s, conn);
+        if (conn && evs_conn_error(conn) != 0)
+            store_retire(s, conn); /* a timed-out answer leaves a healthy connection */
         sleep_ms(backoff_ms);
         backoff_ms = backoff_ms * 2 > STORE_BACKOFF_MS_MAX ? STORE_BACKOFF_MS_MAX : backoff_ms * 2;
     }

@@ -462,11 +462,11 @@ static char *repeat(char c, size_t n, bool quoted)
     return s;
 }
 
-/* 101 distinct items. */
+/* 100 distinct items: one over the limit (99). */
 static char *too_many_items(void)
 {
     json_t *a = json_array();
-    for (int i = 0; i < 101; i++) {
+    for (int i = 0; i < 100; i++) {
         char sku[16];
         snprintf(sku, sizeof sku, "s%d", i);
         json_array_append_new(a, json_pack("{s:s,s:i,s:i}", "sku", sku, "quantity", 1,
