@@ -28,7 +28,8 @@
 # Bounds: OMS_READY_TIMEOUT_S (60) for each ready line, OMS_STOP_TIMEOUT_S (30)
 # for each stop. evstored also reads its own EVSTORE_* variables (e.g.
 # EVSTORE_DURABILITY=interval); EVSTORED_FLAGS adds flags to its command line
-# (e.g. EVSTORED_FLAGS="--writes-inflight 2").
+# (e.g. EVSTORED_FLAGS="--writes-inflight 2"), and OMS_<SERVICE>_FLAGS to one
+# service's (e.g. OMS_SAGA_FLAGS="--workers 64").
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -87,6 +88,11 @@ declare -A EXTRA=(
   [projections]="--db $DATA/oms/readmodel.db"
   [notification]="--outbox $DATA/oms/outbox.jsonl"
 )
+# OMS_<SERVICE>_FLAGS adds flags to one service, e.g. OMS_SAGA_FLAGS="--workers 64".
+for s in "${SERVICES[@]}"; do
+  var="OMS_${s^^}_FLAGS"
+  EXTRA[$s]="${EXTRA[$s]:-} ${!var:-}"
+done
 
 for p in "$BUILD/server/evstored" "$BIN/oms-order" "${SERVICES[@]/#/$BIN/oms-}"; do
   if [ ! -x "$p" ]; then

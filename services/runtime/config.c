@@ -199,6 +199,21 @@ int oms_config_parse(oms_config_t *cfg, const char *service, uint16_t default_me
     return rc;
 }
 
+bool oms_config_given(int argc, char **argv, const char *name, const char *env)
+{
+    const char *v = env ? getenv(env) : NULL;
+    if (v && *v)
+        return true;
+    size_t len = strlen(name);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) == 0 && strncmp(a + 2, name, len) == 0 &&
+            (a[2 + len] == '\0' || a[2 + len] == '='))
+            return true;
+    }
+    return false;
+}
+
 void oms_store_options(const oms_config_t *cfg, const char *client_name, evs_options_t *opts)
 {
     evs_options_default(opts);

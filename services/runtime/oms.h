@@ -153,6 +153,11 @@ typedef struct {
 int oms_config_parse(oms_config_t *cfg, const char *service, uint16_t default_metrics_port,
                      int argc, char **argv, const oms_opt_t *opts, size_t opt_count);
 
+/* Whether the user set a common option: --name in argv (either form) or
+ * its environment variable env (may be NULL). A service whose best default
+ * differs from the runtime's applies its own when this is false. */
+bool oms_config_given(int argc, char **argv, const char *name, const char *env);
+
 /* Parses "HOST:PORT" (port 0 allowed when allow_zero) into host (cap
  * bytes) and *port. Returns 0 or -EINVAL with a message naming the option
  * on stderr. */

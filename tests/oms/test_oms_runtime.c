@@ -49,6 +49,19 @@ START_TEST(config_defaults_flags_and_environment)
 }
 END_TEST
 
+START_TEST(config_given_sees_flags_in_both_forms_and_the_environment)
+{
+    char *argv[] = {"x", "--workers", "3", "--max-inflight=9", "--storex", "1", NULL};
+    ck_assert(oms_config_given(6, argv, "workers", NULL));
+    ck_assert(oms_config_given(6, argv, "max-inflight", NULL));
+    ck_assert(!oms_config_given(6, argv, "store", NULL));
+    ck_assert(!oms_config_given(6, argv, "tick-ms", "OMS_TEST_UNSET"));
+    setenv("OMS_TEST_SET", "5", 1);
+    ck_assert(oms_config_given(6, argv, "tick-ms", "OMS_TEST_SET"));
+    unsetenv("OMS_TEST_SET");
+}
+END_TEST
+
 START_TEST(config_rejects_bad_values)
 {
     oms_config_t cfg;
@@ -283,6 +296,7 @@ static Suite *runtime_suite(void)
     TCase *t = tcase_create("pure");
     tcase_add_test(t, config_defaults_flags_and_environment);
     tcase_add_test(t, config_rejects_bad_values);
+    tcase_add_test(t, config_given_sees_flags_in_both_forms_and_the_environment);
     tcase_add_test(t, metrics_render_in_prometheus_text_format);
     tcase_add_test(t, ids_are_deterministic_per_order_and_step);
     suite_add_tcase(s, t);
