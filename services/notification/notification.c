@@ -84,8 +84,8 @@ static char *line_make(const char *order_id, const char *customer_id, int tmpl,
     return line;
 }
 
-static oms_result_t notify(oms_worker_t *w, oms_note_t *note, const char *order_id, int tmpl,
-                           const char *message)
+static oms_result_t notify(oms_worker_t *w, oms_note_t *note, const char *order_id,
+                           const char *customer_id, int tmpl, const char *message)
 {
     oms_store_t *store = oms_worker_store(w);
     char stream[OMS_NAME_BYTES_MAX], order_stream[OMS_NAME_BYTES_MAX];
@@ -98,14 +98,20 @@ static oms_result_t notify(oms_worker_t *w, oms_note_t *note, const char *order_
     if (sent)
         return OMS_OK;
     placed_t placed = {0};
-    rc = oms_ans_stream(order_stream, "order", order_id);
-    if (rc == 0)
-        rc = oms_ans_fold(store, order_stream, 0, placed_cases, 1, &placed, NULL);
-    if (rc < 0)
-        return oms_ans_failed(w, rc, order_stream);
-    if (!placed.found) {
-        oms_worker_reason(w, "%s has no OrderPlaced", order_stream);
-        return OMS_PARK;
+    if (customer_id && *customer_id) {
+        /* The verdict names the customer (verdicts written before it did
+         * not: those read the order's OrderPlaced). */
+        snprintf(placed.customer_id, sizeof placed.customer_id, "%s", customer_id);
+    } else {
+        rc = oms_ans_stream(order_stream, "order", order_id);
+        if (rc == 0)
+            rc = oms_ans_fold(store, order_stream, 0, placed_cases, 1, &placed, NULL);
+        if (rc < 0)
+            return oms_ans_failed(w, rc, order_stream);
+        if (!placed.found) {
+            oms_worker_reason(w, "%s has no OrderPlaced", order_stream);
+            return OMS_PARK;
+        }
     }
     char *line = line_make(order_id, placed.customer_id, tmpl, message);
     if (!line) {
@@ -137,7 +143,7 @@ oms_result_t oms_note_completed(oms_worker_t *w, void *note, const char *order_i
     char text[OMS_NOTE_MESSAGE_BYTES_MAX];
     snprintf(text, sizeof text, "Your order %s is on its way (shipment %s).", order_id,
              e->shipment_id);
-    return notify(w, note, order_id, OMS_NOTE_T_COMPLETED, text);
+    return notify(w, note, order_id, e->customer_id, OMS_NOTE_T_COMPLETED, text);
 }
 
 oms_result_t oms_note_failed(oms_worker_t *w, void *note, const char *order_id,
@@ -147,5 +153,5 @@ oms_result_t oms_note_failed(oms_worker_t *w, void *note, const char *order_id,
     char text[OMS_NOTE_MESSAGE_BYTES_MAX];
     snprintf(text, sizeof text, "Your order %s could not be completed (%s)%s.", order_id,
              e->reason, e->refunded ? "; your payment was refunded" : "");
-    return notify(w, note, order_id, OMS_NOTE_T_FAILED, text);
+    return notify(w, note, order_id, e->customer_id, OMS_NOTE_T_FAILED, text);
 }

@@ -264,6 +264,7 @@ static int complete(const oms_saga_t *s, const char *shipment_id, oms_saga_decis
         return -ENOMEM;
     sc->order_id = order_id(s);
     oc->order_id = order_id(s);
+    oc->customer_id = s->order->customer_id;
     oc->shipment_id = (char *)shipment_id;
     oc->completed_at_ns = oms_now_ns();
     d->outcome = "completed";
@@ -280,6 +281,7 @@ static int fail(const oms_saga_t *s, const char *reason, const char *detail, boo
     sf->order_id = order_id(s);
     sf->reason = (char *)reason;
     of->order_id = order_id(s);
+    of->customer_id = s->order->customer_id;
     of->reason = (char *)reason;
     of->detail = (char *)(detail ? detail : "");
     of->refunded = refunded;

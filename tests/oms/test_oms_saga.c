@@ -182,6 +182,7 @@ static void expect_failed(oms_saga_t *s, const void *msg, const char *reason, bo
     ck_assert_str_eq(d.outcome, "failed");
     const Oms__V1__OrderFailed *f = (const void *)d.out[1].msg;
     ck_assert_str_eq(f->reason, reason);
+    ck_assert_str_eq(f->customer_id, "c1");
     ck_assert_int_eq(f->refunded, was_refunded);
     ck_assert_int_eq(f->released, was_released);
     commit(s, &d, 0);
@@ -211,6 +212,7 @@ START_TEST(happy_path_pays_reserves_ships_and_completes)
     ck_assert_str_eq(type_at(&d, 1), "OrderCompleted");
     ck_assert(d.out[1].to_order);
     ck_assert_str_eq(((const Oms__V1__OrderCompleted *)d.out[1].msg)->shipment_id, "sh_o1");
+    ck_assert_str_eq(((const Oms__V1__OrderCompleted *)d.out[1].msg)->customer_id, "c1");
     ck_assert_str_eq(d.outcome, "completed");
     ck_assert_ptr_null(d.compensation);
     commit(&s, &d, 0);
