@@ -47,7 +47,7 @@ void saga_map_remove(saga_map_t *m, const char *order_id)
 
 void saga_map_each(saga_map_t *m, void (*fn)(saga_entry_t *e, void *ctx), void *ctx)
 {
-    for (size_t b = 0; b < SAGA_MAP_BUCKETS; b++)
+    for (size_t b = 0; b < SAGA_MAP_BUCKETS && m->count; b++)
         for (saga_entry_t *e = m->buckets[b]; e; e = e->next)
             fn(e, ctx);
 }

@@ -7,7 +7,7 @@
 
 #include "saga.h"
 
-#define SAGA_MAP_BUCKETS 4096u
+#define SAGA_MAP_BUCKETS 256u /* per worker: the tick walks every bucket, every tick_ms */
 
 typedef struct saga_entry {
     oms_saga_t saga;
