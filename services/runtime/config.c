@@ -27,7 +27,7 @@ static const common_opt_t common_opts[COMMON_COUNT] = {
                     "redelivery timeout of the service's group (10000)"},
     [COMMON_RETRIES] = {"max-retries", "OMS_MAX_RETRIES",
                         "deliveries after the first before an event is parked (5)"},
-    [COMMON_TICK] = {"tick-ms", "OMS_TICK_MS", "period of the workers' timers (50)"},
+    [COMMON_TICK] = {"tick-ms", "OMS_TICK_MS", "period of the workers' timers (100)"},
 };
 
 int oms_parse_u32(const char *name, const char *text, uint32_t min, uint32_t max, uint32_t *out)

@@ -49,7 +49,7 @@ extern "C" {
 #define OMS_MAX_INFLIGHT_DEFAULT 512u     /* unacked events held by the service */
 #define OMS_ACK_TIMEOUT_MS_DEFAULT 10000u /* the group's redelivery timeout */
 #define OMS_MAX_RETRIES_DEFAULT 5u        /* deliveries after the first, then parked */
-#define OMS_TICK_MS_DEFAULT 50u           /* how often each worker's tick runs */
+#define OMS_TICK_MS_DEFAULT 100u          /* how often each worker's tick runs */
 #define OMS_STORE_RETRY_MS_MAX 30000      /* oms_append()/oms_read_stream() retry a lost
                                              connection for at most this long */
 #define OMS_NAME_BYTES_MAX 128u           /* service, group, stream and key names */

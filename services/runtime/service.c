@@ -138,14 +138,18 @@ static void worker_push(oms_worker_t *w, item_t *it)
     pthread_mutex_unlock(&w->lock);
 }
 
-/* Takes the next item, waiting until deadline (monotonic ns). NULL when
- * the deadline passed or the service drains with an empty queue. */
+/* Takes the next item, waiting until deadline (monotonic ns; INT64_MAX: no
+ * deadline, for a handler without a tick, whose workers then sleep until
+ * there is work). NULL when the deadline passed or the service drains with
+ * an empty queue. */
 static item_t *worker_pop(oms_worker_t *w, int64_t deadline_ns)
 {
     struct timespec ts = {.tv_sec = deadline_ns / 1000000000, .tv_nsec = deadline_ns % 1000000000};
     pthread_mutex_lock(&w->lock);
     while (w->count == 0 && !atomic_load(&w->svc->draining)) {
-        if (pthread_cond_timedwait(&w->nonempty, &w->lock, &ts) == ETIMEDOUT)
+        if (deadline_ns == INT64_MAX)
+            pthread_cond_wait(&w->nonempty, &w->lock);
+        else if (pthread_cond_timedwait(&w->nonempty, &w->lock, &ts) == ETIMEDOUT)
             break;
     }
     item_t *it = NULL;
@@ -298,7 +302,7 @@ static void *worker_main(void *arg)
     int64_t tick_ns = (int64_t)svc->cfg.tick_ms * 1000000;
     int64_t next_tick = oms_mono_ns() + tick_ns;
     while (!worker_idle_and_draining(w)) {
-        item_t *it = worker_pop(w, next_tick);
+        item_t *it = worker_pop(w, svc->h->tick ? next_tick : INT64_MAX);
         if (it && it->kind == ITEM_EVENT)
             worker_handle(w, it);
         else if (it)
