@@ -512,7 +512,11 @@ static int timeout_opt(const char *name, const char *text, int64_t *out)
 
 int main(int argc, char **argv)
 {
-    const char *pay = "5000", *inv = "5000", *ship = "5000", *comp = "10000";
+    char step_default[16], comp_default[16];
+    snprintf(step_default, sizeof step_default, "%d", OMS_SAGA_STEP_TIMEOUT_MS_DEFAULT);
+    snprintf(comp_default, sizeof comp_default, "%d", OMS_SAGA_COMPENSATION_TIMEOUT_MS_DEFAULT);
+    const char *pay = step_default, *inv = step_default, *ship = step_default,
+               *comp = comp_default;
     const oms_opt_t opts[] = {
         {"payment-timeout-ms", "OMS_PAYMENT_TIMEOUT_MS", "payment step timeout", &pay, false},
         {"inventory-timeout-ms", "OMS_INVENTORY_TIMEOUT_MS", "inventory step timeout", &inv, false},
