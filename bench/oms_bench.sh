@@ -60,12 +60,15 @@ cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$BUILD/oms-benc
 cmake --build "$BUILD" -j"$(nproc)" --target "${TARGETS[@]}" >"$BUILD/oms-bench-build.log" 2>&1 ||
   { echo "oms-bench: build failed; see $BUILD/oms-bench-build.log" >&2; tail -20 "$BUILD/oms-bench-build.log" >&2; exit 1; }
 
-# Nine loopback ports nobody listens on: a random base, checked by connecting.
+# Nine loopback ports nobody listens on: a random base, checked by connecting,
+# below the kernel's ephemeral range (32768 and up by default), where the
+# programs' own outgoing connections would otherwise take a port before the
+# service that was to listen on it starts.
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 pick_ports() {
   local try base p
   for try in $(seq 1 50); do
-    base=$((20000 + (RANDOM % 400) * 100))
+    base=$((20000 + (RANDOM % 120) * 100))
     for p in $(seq "$base" $((base + 8))); do port_free "$p" || continue 2; done
     echo "$base"; return 0
   done
