@@ -51,7 +51,7 @@ void test_tmpdir_remove(const char *path)
         nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static int64_t now_ms(void)
+int64_t test_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -62,10 +62,10 @@ static int64_t now_ms(void)
  * bound, while the server runs. */
 static int ready_line_read(test_server_t *srv, char *line, size_t cap)
 {
-    int64_t deadline = now_ms() + TEST_SERVER_READY_MS_MAX;
+    int64_t deadline = test_now_ms() + TEST_SERVER_READY_MS_MAX;
     int fd = open(srv->stdout_path, O_RDONLY | O_CLOEXEC);
     int rc = -1;
-    while (fd >= 0 && now_ms() < deadline) {
+    while (fd >= 0 && test_now_ms() < deadline) {
         ssize_t n = pread(fd, line, cap - 1, 0);
         char *nl = n > 0 ? memchr(line, '\n', (size_t)n) : NULL;
         if (nl) {
@@ -82,7 +82,7 @@ static int ready_line_read(test_server_t *srv, char *line, size_t cap)
     }
     if (fd >= 0)
         close(fd);
-    if (rc && now_ms() >= deadline)
+    if (rc && test_now_ms() >= deadline)
         fprintf(stderr, "fixture: no ready line from evstored within %d ms\n",
                 TEST_SERVER_READY_MS_MAX);
     return rc;
@@ -186,45 +186,41 @@ int test_server_restart_same_port(test_server_t *srv)
     snprintf(srv->listen, sizeof srv->listen, "127.0.0.1:%u", (unsigned)srv->port);
     /* After SIGKILL the kernel tears the dead server's io_uring down in the
      * background, and the listening socket lives until then: retry. */
-    int64_t deadline = now_ms() + TEST_SERVER_REBIND_MS_MAX;
+    int64_t deadline = test_now_ms() + TEST_SERVER_REBIND_MS_MAX;
     int rc;
-    while ((rc = spawn(srv)) != 0 && now_ms() < deadline)
+    while ((rc = spawn(srv)) != 0 && test_now_ms() < deadline)
         usleep(50000);
     return rc;
 }
 
-/* Waits for the child. */
-static int reap(test_server_t *srv, int timeout_ms)
+int test_process_end(pid_t *pid, int sig, int timeout_ms, const char *name)
 {
+    if (!*pid)
+        return -1;
+    kill(*pid, sig);
     int status = -1;
-    int64_t deadline = now_ms() + timeout_ms;
-    while (waitpid(srv->pid, &status, WNOHANG) == 0) {
-        if (now_ms() > deadline) {
-            fprintf(stderr, "fixture: evstored did not exit after SIGTERM; SIGKILL\n");
-            kill(srv->pid, SIGKILL);
-            waitpid(srv->pid, &status, 0);
+    int64_t deadline = test_now_ms() + timeout_ms;
+    while (waitpid(*pid, &status, WNOHANG) == 0) {
+        if (test_now_ms() > deadline) {
+            fprintf(stderr, "fixture: %s did not exit after signal %d; SIGKILL\n", name, sig);
+            kill(*pid, SIGKILL);
+            waitpid(*pid, &status, 0);
             break;
         }
         usleep(5000);
     }
-    srv->pid = 0;
+    *pid = 0;
     return status;
 }
 
 int test_server_stop(test_server_t *srv)
 {
-    if (!srv->pid)
-        return -1;
-    kill(srv->pid, SIGTERM);
-    return reap(srv, TEST_SERVER_STOP_MS_MAX);
+    return test_process_end(&srv->pid, SIGTERM, TEST_SERVER_STOP_MS_MAX, "evstored");
 }
 
 void test_server_kill(test_server_t *srv)
 {
-    if (!srv->pid)
-        return;
-    kill(srv->pid, SIGKILL);
-    reap(srv, TEST_SERVER_STOP_MS_MAX);
+    test_process_end(&srv->pid, SIGKILL, TEST_SERVER_STOP_MS_MAX, "evstored");
 }
 
 void test_server_destroy(test_server_t *srv)

@@ -60,6 +60,15 @@ int test_server_stop(test_server_t *srv);
 /* SIGKILL and wait: a crash. */
 void test_server_kill(test_server_t *srv);
 
+/* Sends sig to the process *pid and waits for it to exit, with SIGKILL
+ * (said on stderr, naming it name) if it has not after timeout_ms. Sets
+ * *pid to 0. Returns the exit status as waitpid() gives it, or -1 when
+ * *pid was 0 (nothing running). */
+int test_process_end(pid_t *pid, int sig, int timeout_ms, const char *name);
+
+/* CLOCK_MONOTONIC in milliseconds. */
+int64_t test_now_ms(void);
+
 /* Stops the server if it runs and removes its data directory. */
 void test_server_destroy(test_server_t *srv);
 

@@ -11,15 +11,10 @@
 #include <unistd.h>
 
 #include "oms_fixture.h"
+#include "server_fixture.h"
 
 #define PROC_REBIND_MS_MAX 5000 /* a restart on the same port retries while it is busy */
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 const char *oms_program_path(const char *program, char *buf, size_t cap)
 {
@@ -64,10 +59,10 @@ static void child_exec(const oms_proc_t *p, const char *path, int out_fd)
 /* Waits for the ready line and takes the port from "metrics=" or "http=". */
 static int ready_wait(oms_proc_t *p)
 {
-    int64_t deadline = now_ms() + OMS_PROC_READY_MS_MAX;
+    int64_t deadline = test_now_ms() + OMS_PROC_READY_MS_MAX;
     char line[512];
     int fd = open(p->out_path, O_RDONLY | O_CLOEXEC);
-    while (fd >= 0 && now_ms() < deadline) {
+    while (fd >= 0 && test_now_ms() < deadline) {
         ssize_t n = pread(fd, line, sizeof line - 1, 0);
         line[n > 0 ? n : 0] = '\0';
         char *ready = strstr(line, " ready ");
@@ -143,9 +138,9 @@ int oms_proc_restart(oms_proc_t *p)
     if (p->pid)
         oms_proc_stop(p);
     p->keep_port = p->port != 0;
-    int64_t deadline = now_ms() + PROC_REBIND_MS_MAX;
+    int64_t deadline = test_now_ms() + PROC_REBIND_MS_MAX;
     int rc;
-    while ((rc = spawn(p)) != 0 && now_ms() < deadline)
+    while ((rc = spawn(p)) != 0 && test_now_ms() < deadline)
         usleep(50000);
     return rc;
 }
@@ -155,46 +150,23 @@ void oms_proc_set_store_port(oms_proc_t *p, uint16_t store_port)
     p->store_port = store_port;
 }
 
-static int reap(oms_proc_t *p, int timeout_ms)
-{
-    int status = -1;
-    int64_t deadline = now_ms() + timeout_ms;
-    while (waitpid(p->pid, &status, WNOHANG) == 0) {
-        if (now_ms() > deadline) {
-            fprintf(stderr, "fixture: %s did not exit after SIGTERM; SIGKILL\n", p->program);
-            kill(p->pid, SIGKILL);
-            waitpid(p->pid, &status, 0);
-            break;
-        }
-        usleep(5000);
-    }
-    p->pid = 0;
-    return status;
-}
-
 int oms_proc_stop(oms_proc_t *p)
 {
-    if (!p->pid)
-        return -1;
-    kill(p->pid, SIGTERM);
-    return reap(p, OMS_PROC_STOP_MS_MAX);
+    return test_process_end(&p->pid, SIGTERM, OMS_PROC_STOP_MS_MAX, p->program);
 }
 
 void oms_proc_kill(oms_proc_t *p)
 {
-    if (!p->pid)
-        return;
-    kill(p->pid, SIGKILL);
-    reap(p, OMS_PROC_STOP_MS_MAX);
+    test_process_end(&p->pid, SIGKILL, OMS_PROC_STOP_MS_MAX, p->program);
 }
 
 bool oms_wait_until(bool (*cond)(void *ctx), void *ctx, int timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = test_now_ms() + timeout_ms;
     for (;;) {
         if (cond(ctx))
             return true;
-        if (now_ms() >= deadline)
+        if (test_now_ms() >= deadline)
             return false;
         usleep(20000);
     }

@@ -205,6 +205,27 @@ const char *sys_verdict(evs_conn_t *c, const char *order_id, char reason[32], in
     return verdict;
 }
 
+bool sys_all_verdicts(void *orders)
+{
+    sys_orders_t *o = orders;
+    for (int i = 0; i < o->count; i++)
+        if (!sys_verdict(o->conn, o->ids[i], NULL, NULL))
+            return false;
+    return true;
+}
+
+bool sys_all_notified(void *orders)
+{
+    sys_orders_t *o = orders;
+    char types[8][40], stream[64];
+    for (int i = 0; i < o->count; i++) {
+        snprintf(stream, sizeof stream, "notification-%.32s", o->ids[i]);
+        if (sys_stream_types(o->conn, stream, types, 8) != 1)
+            return false;
+    }
+    return true;
+}
+
 int sys_digest(sys_t *s, char digest[33])
 {
     char path[PATH_MAX], cmd[3 * PATH_MAX];

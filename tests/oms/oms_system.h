@@ -64,6 +64,18 @@ int sys_stream_types(evs_conn_t *c, const char *stream, char types[][40], int ma
  * *verdicts (may be NULL). */
 const char *sys_verdict(evs_conn_t *c, const char *order_id, char reason[32], int *verdicts);
 
+/* Orders placed by a test, for the wait conditions below. */
+typedef struct {
+    evs_conn_t *conn;
+    char (*ids)[33];
+    int count;
+} sys_orders_t;
+
+/* oms_wait_until() conditions on a sys_orders_t: every order has a
+ * verdict; every order has exactly one NotificationSent. */
+bool sys_all_verdicts(void *orders);
+bool sys_all_notified(void *orders);
+
 /* Connects a client to the system's store. */
 evs_conn_t *sys_connect(sys_t *s);
 

@@ -46,27 +46,6 @@ static void *load_thread(void *arg)
 
 static evs_conn_t *conn;
 
-static bool all_final(void *ctx)
-{
-    (void)ctx;
-    for (int i = 0; i < ORDERS; i++)
-        if (!sys_verdict(conn, ids[i], NULL, NULL))
-            return false;
-    return true;
-}
-
-static bool all_notified(void *ctx)
-{
-    (void)ctx;
-    char types[8][40], stream[64];
-    for (int i = 0; i < ORDERS; i++) {
-        snprintf(stream, sizeof stream, "notification-%.32s", ids[i]);
-        if (sys_stream_types(conn, stream, types, 8) != 1)
-            return false;
-    }
-    return true;
-}
-
 /* Per-SKU unit counts. */
 typedef struct {
     char sku[32];
@@ -262,8 +241,10 @@ START_TEST(every_order_ends_right_through_crashes)
     evs_close(conn);
     conn = sys_connect(&sys_);
     ck_assert_ptr_nonnull(conn);
-    ck_assert_msg(oms_wait_until(all_final, NULL, FINAL_WAIT_MS), "orders left without a verdict");
-    ck_assert(oms_wait_until(all_notified, NULL, FINAL_WAIT_MS));
+    sys_orders_t orders = {conn, ids, ORDERS};
+    ck_assert_msg(oms_wait_until(sys_all_verdicts, &orders, FINAL_WAIT_MS),
+                  "orders left without a verdict");
+    ck_assert(oms_wait_until(sys_all_notified, &orders, FINAL_WAIT_MS));
     skus_t shipped_total = {0};
     int completed_count = 0;
     for (int i = 0; i < ORDERS; i++) {

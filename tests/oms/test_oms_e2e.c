@@ -66,28 +66,6 @@ static const expectation_t expected[] = {
 
 static evs_conn_t *conn;
 
-static bool all_verdicts(void *ctx)
-{
-    (void)ctx;
-    for (int i = 0; i < ORDERS; i++)
-        if (!sys_verdict(conn, ids[i], NULL, NULL))
-            return false;
-    return true;
-}
-
-static bool all_notified(void *ctx)
-{
-    (void)ctx;
-    char types[TYPES_MAX][40];
-    char stream[64];
-    for (int i = 0; i < ORDERS; i++) {
-        snprintf(stream, sizeof stream, "notification-%.32s", ids[i]);
-        if (sys_stream_types(conn, stream, types, TYPES_MAX) < 1)
-            return false;
-    }
-    return true;
-}
-
 /* The shipping-failure saga ends with SagaFailed after its refund: six
  * listed types plus SagaFailed (the table holds six). */
 static void check_streams(int i, order_kind_t kind)
@@ -260,9 +238,10 @@ START_TEST(two_hundred_orders_reach_their_expected_end)
                                    ids[i]),
                          0);
     httpc_close(http);
-    ck_assert_msg(oms_wait_until(all_verdicts, NULL, VERDICT_WAIT_MS),
+    sys_orders_t orders = {conn, ids, ORDERS};
+    ck_assert_msg(oms_wait_until(sys_all_verdicts, &orders, VERDICT_WAIT_MS),
                   "not every order reached a verdict");
-    ck_assert(oms_wait_until(all_notified, NULL, VERDICT_WAIT_MS));
+    ck_assert(oms_wait_until(sys_all_notified, &orders, VERDICT_WAIT_MS));
     int per_kind[KIND_COUNT] = {0};
     for (int i = 0; i < ORDERS; i++) {
         order_kind_t kind = sys_kind_of((unsigned)i);
