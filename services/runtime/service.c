@@ -25,7 +25,6 @@
 #define SERVICE_CONNECT_RETRY_MS 200
 #define SERVICE_POST_SLACK 64u      /* queue room for posts beyond max_inflight */
 #define SERVICE_ACK_BATCH 32u       /* acks sent together (one frame for many events) */
-#define SERVICE_ACK_FLUSH_MS 5      /* the dispatcher's wait while acks are pending */
 
 typedef enum { ITEM_EVENT, ITEM_POST } item_kind_t;
 
@@ -242,14 +241,6 @@ static size_t service_ack_flush(oms_service_t *svc)
     return n;
 }
 
-static bool service_acks_pending(oms_service_t *svc)
-{
-    pthread_mutex_lock(&svc->ack_lock);
-    bool pending = svc->ack_count > 0;
-    pthread_mutex_unlock(&svc->ack_lock);
-    return pending;
-}
-
 /* ---- workers ---- */
 
 static void count_result(oms_worker_t *w, const char *type, const char *result)
@@ -456,8 +447,7 @@ static int service_dispatch(oms_service_t *svc)
     while (!atomic_load(&svc->stop) && !stop_flag) {
         evs_group_event_t gev;
         service_ack_flush(svc);
-        int wait_ms = service_acks_pending(svc) ? SERVICE_ACK_FLUSH_MS : SERVICE_PULL_MS;
-        int rc = evs_consumer_next(svc->consumer, wait_ms, &gev);
+        int rc = evs_consumer_next(svc->consumer, SERVICE_PULL_MS, &gev);
         if (rc == EVS_ETIMEDOUT)
             continue;
         if (rc != 0) {

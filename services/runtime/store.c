@@ -108,13 +108,6 @@ bool oms_store_unavailable(int rc)
            rc == EVS_EPROTOCOL || rc == EVS_EIO || rc == -ECONNREFUSED || rc == -ECONNRESET;
 }
 
-/* Errors after which the same request is worth sending again. */
-static bool store_transient(int rc)
-{
-    return rc == EVS_ECLOSED || rc == EVS_ETIMEDOUT || rc == EVS_EBUSY || rc == EVS_ENOT_READY ||
-           rc == EVS_EPROTOCOL || rc == EVS_EIO;
-}
-
 static void sleep_ms(int ms)
 {
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
@@ -130,7 +123,7 @@ static int store_call(oms_store_t *s, int (*op)(evs_conn_t *, void *), void *ctx
     for (;;) {
         evs_conn_t *conn = oms_store_conn(s);
         int rc = conn ? op(conn, ctx) : EVS_ECLOSED;
-        if (!store_transient(rc) || oms_mono_ns() >= deadline)
+        if (!oms_store_unavailable(rc) || oms_mono_ns() >= deadline)
             return rc;
         if (conn && evs_conn_error(conn) != 0)
             store_retire(s, conn); /* a timed-out answer leaves a healthy connection */
