@@ -558,9 +558,11 @@ static int write_reports(const suite_opts_t *o)
     }
     snprintf(latest, sizeof latest, "%s/latest.md", o->out_dir);
     copy_file(md, latest);
+    snprintf(latest, sizeof latest, "%s/latest.json", o->out_dir);
+    copy_file(path, latest);
     snprintf(latest, sizeof latest, "%s/latest.png", o->out_dir);
     bool have_png = access(png, R_OK) == 0 && copy_file(png, latest) == 0;
-    printf("\nevstore-bench: results in %s/%s.{json,md%s} (and latest.md%s)\n", o->out_dir, date,
+    printf("\nevstore-bench: results in %s/%s.{json,md%s} (and latest.json, latest.md%s)\n", o->out_dir, date,
            have_png ? ",png" : "", have_png ? ", latest.png" : "");
     return 0;
 }

@@ -8,7 +8,7 @@
 # program's CPU seconds) and removes the directory. Writes
 #   bench/results/oms-<date>.json   every run: the demo's figures, CPU per program (the demo
 #                                   too: it shares the machine), parameters
-#   bench/results/oms-<date>.md     the tables (also printed), and oms-latest.md
+#   bench/results/oms-<date>.md     the tables (also printed); oms-latest.{json,md} copy the last run
 #   bench/results/oms-<date>.log    what oms-up.sh and oms-demo printed
 # and says whether the targets were met: at least 2000 orders/s end to end
 # (first POST to last verdict; from the unpaced run) and p99 placed-to-completed
@@ -172,8 +172,9 @@ jq -r '
   "p99 placed-to-completed under \(.targets.completed_p99_ms) ms (run offered \(.targets.completed_p99_rate // 0 | rate)): \(.targets.completed_p99_measured // "n/a" | if type == "number" then f1 else . end) ms \(met(.targets.completed_p99_met))."
 ' "$OUT/oms-$DATE.json" >"$OUT/oms-$DATE.md"
 cp "$OUT/oms-$DATE.md" "$OUT/oms-latest.md"
+cp "$OUT/oms-$DATE.json" "$OUT/oms-latest.json"
 echo
 cat "$OUT/oms-$DATE.md"
 echo
-echo "oms-bench: results in $OUT/oms-$DATE.{json,md,log} (and oms-latest.md)"
+echo "oms-bench: results in $OUT/oms-$DATE.{json,md,log} (and oms-latest.{json,md})"
 exit "$status"
