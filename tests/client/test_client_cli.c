@@ -266,6 +266,37 @@ START_TEST(usage_errors_exit_2_and_help_exits_0)
 }
 END_TEST
 
+/* Every command the program runs is listed by 'evstore --help', and every
+ * command listed there runs (its own --help exits 0). */
+START_TEST(help_lists_every_command)
+{
+    const char *known[] = { "append", "read", "tail", "streams", "group", "stats", "ping" };
+    cli(&R, NULL, "--help", NULL);
+    ck_cli_ok(&R);
+    char *listed = strdup(R.out);
+    ck_assert_ptr_nonnull(listed);
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        char line[64];
+        snprintf(line, sizeof line, "\n  %s ", known[i]);
+        ck_assert_msg(strstr(listed, line), "'evstore --help' does not list %s:\n%s", known[i],
+                      listed);
+    }
+    char *section = strstr(listed, "commands:\n");
+    ck_assert_ptr_nonnull(section);
+    int count = 0;
+    for (char *p = strchr(section, '\n') + 1; strncmp(p, "  ", 2) == 0; count++) {
+        char name[32];
+        ck_assert_int_eq(sscanf(p, " %31s", name), 1);
+        cli(&R, NULL, name, "--help", NULL);
+        ck_assert_msg(R.status == 0, "listed command %s: --help exits %d", name, R.status);
+        ck_assert_ptr_nonnull(strstr(R.out, "usage: evstore"));
+        p = strchr(p, '\n') + 1;
+    }
+    ck_assert_int_eq(count, (int)(sizeof known / sizeof known[0]));
+    free(listed);
+}
+END_TEST
+
 START_TEST(no_server_exits_3)
 {
     cli(&R, NULL, "--port", "1", "ping", NULL);
@@ -399,6 +430,7 @@ static Suite *cli_suite(void)
     tcase_add_test(tc, read_pages_through_long_streams);
     tcase_add_test(tc, streams_stats_and_ping);
     tcase_add_test(tc, usage_errors_exit_2_and_help_exits_0);
+    tcase_add_test(tc, help_lists_every_command);
     tcase_add_test(tc, no_server_exits_3);
     tcase_add_test(tc, tail_prints_stored_events_then_stops_on_count_or_silence);
     tcase_add_test(tc, group_commands_create_list_info_update_consume_delete);

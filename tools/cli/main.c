@@ -7,17 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char usage_text[] =
+static const char usage_head[] =
     "usage: evstore [--host H] [--port P] [--timeout MS] COMMAND [ARGS]\n"
     "\n"
     "Talks to an evstored server.\n"
     "\n"
-    "commands:\n"
-    "  append STREAM   append events (from arguments, or JSON/text lines on stdin)\n"
-    "  read STREAM     read a stream, a category ($ce-CAT) or the whole log ($all)\n"
-    "  streams         list streams and their versions\n"
-    "  stats           show the server's counters\n"
-    "  ping            check that the server answers\n"
+    "commands:\n";
+
+static const char usage_tail[] =
     "\n"
     "options:\n"
     "  --host H        server host (default $EVSTORE_HOST or 127.0.0.1)\n"
@@ -31,14 +28,35 @@ static const char usage_text[] =
 
 typedef struct {
     const char *name;
+    const char *args; /* as the usage line shows them */
+    const char *summary;
     int (*run)(const cli_global_t *g, int argc, char **argv);
 } command_t;
 
+/* Every command, in the order --help lists them: the list printed is this
+ * table, so a command cannot exist without being listed. */
 static const command_t commands[] = {
-    { "append", cmd_append }, { "read", cmd_read }, { "streams", cmd_streams },
-    { "stats", cmd_stats },   { "ping", cmd_ping },       { "tail", cmd_tail },
-    { "group", cmd_group },
+    { "append", "STREAM", "append events (from arguments, or JSON/text lines on stdin)",
+      cmd_append },
+    { "read", "STREAM", "read a stream, a category ($ce-CAT) or the whole log ($all)", cmd_read },
+    { "tail", "STREAM", "print a stream, category or $all, then every new event as it comes",
+      cmd_tail },
+    { "streams", "", "list streams and their versions", cmd_streams },
+    { "group", "COMMAND", "manage and consume persistent subscription groups", cmd_group },
+    { "stats", "", "show the server's counters", cmd_stats },
+    { "ping", "", "check that the server answers", cmd_ping },
 };
+
+static void usage_print(void)
+{
+    fputs(usage_head, stdout);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        char head[32];
+        snprintf(head, sizeof head, "%s %s", commands[i].name, commands[i].args);
+        printf("  %-16s%s\n", head, commands[i].summary);
+    }
+    fputs(usage_tail, stdout);
+}
 
 /* Defaults from the environment. Returns 0 or a usage error. */
 static int global_from_env(cli_global_t *g)
@@ -74,7 +92,7 @@ static int global_parse(int argc, char **argv, cli_global_t *g, int *next)
         else if (c == 't' && !cli_parse_i64(optarg, 1, 3600000, &v))
             g->timeout_ms = (int)v;
         else if (c == 'h')
-            return fputs(usage_text, stdout), -1;
+            return usage_print(), -1;
         else if (c == 'V')
             return printf("evstore %s\n", evs_version()), -1;
         else
