@@ -135,12 +135,13 @@ static int v_known_keys(json_t *obj, const char *const *allowed, size_t n, const
 }
 
 /* Gets obj[key] of the JSON type want, or fails with missing_field or
- * invalid_type. */
+ * invalid_type (and *out is NULL). */
 static int v_get(json_t *obj, const char *key, json_type want, const char *prefix,
                  json_t **out, oms_ord_invalid_t *why)
 {
     static const char *const type_names[] = {"an object", "an array", "a string", "an integer",
                                              "a number", "a boolean", "a boolean", "null"};
+    *out = NULL;
     char field[96];
     v_path(field, sizeof field, prefix, key);
     json_t *v = json_object_get(obj, key);

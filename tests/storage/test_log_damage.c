@@ -145,10 +145,11 @@ static int batches_of(const char *path, batch_at_t *out, int cap) {
 }
 
 static void idx_path_of(char *buf, size_t cap, const char *seg_path) {
-    snprintf(buf, cap, "%s", seg_path);
-    size_t len = strlen(buf);
+    size_t len = strlen(seg_path);
     ck_assert_uint_gt(len, 4);
-    memcpy(buf + len - 4, ".idx", 4);
+    ck_assert_uint_lt(len, cap);
+    memcpy(buf, seg_path, len - 4);
+    memcpy(buf + len - 4, ".idx", 5);
 }
 
 static uint8_t *slurp(const char *path, size_t *len) {
