@@ -22,7 +22,7 @@
 #define TEST_SERVER_READY_MS_MAX 20000 /* start-up bound */
 #define TEST_SERVER_STOP_MS_MAX 20000  /* SIGTERM, then SIGKILL after this */
 #define TEST_SERVER_ARGS_MAX 32
-#define TEST_SERVER_REBIND_MS_MAX 5000 /* same-port restart: retries while the port is busy */
+#define TEST_SERVER_REBIND_MS_MAX 20000 /* same-port restart: retries while the port is busy */
 
 typedef struct {
     pid_t pid;                 /* 0 when not running */
