@@ -30,21 +30,27 @@ static inline void server_teardown(void)
     test_server_destroy(&g_server);
 }
 
-/* Connects to g_server; a failure fails the test. */
-static inline evs_conn_t *test_connect(uint32_t inflight_max)
+/* Connects to 127.0.0.1:port with at most inflight_max requests in flight
+ * (0: the default); a failure fails the test. */
+static inline evs_conn_t *test_connect_to(uint16_t port, uint32_t inflight_max)
 {
     evs_options_t o;
     evs_options_default(&o);
-    o.port = g_server.port;
+    o.port = port;
     o.client_name = "client-test";
     o.io_timeout_ms = 30000;
     if (inflight_max)
         o.inflight_max = inflight_max;
     evs_conn_t *conn = NULL;
     int err = evs_connect(&o, &conn);
-    ck_assert_msg(err == 0, "connect to port %u: %s (%s)", g_server.port, evs_strerror(err),
-                  evs_errmsg());
+    ck_assert_msg(err == 0, "connect to port %u: %s (%s)", port, evs_strerror(err), evs_errmsg());
     return conn;
+}
+
+/* Connects to g_server, as test_connect_to(). */
+static inline evs_conn_t *test_connect(uint32_t inflight_max)
+{
+    return test_connect_to(g_server.port, inflight_max);
 }
 
 /* Writes "<prefix><8 random hex>" into out (64 bytes): a name no other test

@@ -52,9 +52,14 @@ static void read_all(evs_conn_t *conn, const char *stream, evs_read_result_t *re
 START_TEST(ping_and_stats_answer)
 {
     evs_conn_t *conn = test_connect(0);
-    uint64_t rtt = 0;
-    ck_evs(evs_ping(conn, &rtt));
-    ck_assert_uint_lt(rtt, 1000000);
+    uint64_t rtt_us = UINT64_MAX;
+    int64_t before_ms = test_now_ms();
+    ck_evs(evs_ping(conn, &rtt_us));
+    int64_t call_ms = test_now_ms() - before_ms;
+    /* The round trip is part of the call, so in microseconds it is at most
+     * the call's own duration (+1 ms for the clock's rounding down),
+     * however loaded the machine. */
+    ck_assert_uint_le(rtt_us, (uint64_t)(call_ms + 1) * 1000);
     evs_server_stats_t st;
     ck_evs(evs_server_stats(conn, &st));
     ck_assert_str_ne(st.durability, "");
@@ -524,7 +529,7 @@ START_TEST(too_many_events_in_one_append_is_refused)
     evs_stream_append_t sa = { .stream = uniq("big-", stream), .expected_version = EVS_EXPECT_ANY,
                                .events = ev, .event_count = n };
     int rc = evs_append(conn, &sa, 1, NULL);
-    ck_assert_msg(rc == EVS_ETOO_LARGE || rc == EVS_EBAD_REQUEST, "got %s", evs_strerror(rc));
+    ck_assert_msg(rc == EVS_ETOO_LARGE, "got %s", evs_strerror(rc));
     ck_evs(evs_ping(conn, NULL)); /* the connection survives */
     free(ev);
     evs_close(conn);
