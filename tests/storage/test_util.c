@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* ---- temporary directories ------------------------------------------ */
@@ -330,3 +331,69 @@ int tu_file_flip(const char *path, uint64_t offset, unsigned bit) {
 }
 
 int tu_file_exists(const char *path) { return access(path, F_OK) == 0; }
+
+/* ---- the page cache ----------------------------------------------------- */
+
+/* cachestat(2) is newer than the C library's headers: its number (451 in
+ * the table every architecture but alpha shares) and structures, from
+ * <linux/mman.h> of Linux 6.5. */
+#ifndef __NR_cachestat
+#define __NR_cachestat 451
+#endif
+
+typedef struct {
+    uint64_t off;
+    uint64_t len; /* 0: to the end of the file */
+} tu_cachestat_range_t;
+
+typedef struct {
+    uint64_t nr_cache;
+    uint64_t nr_dirty;
+    uint64_t nr_writeback;
+    uint64_t nr_evicted;
+    uint64_t nr_recently_evicted;
+} tu_cachestat_t;
+
+static int64_t fd_unsynced_pages(int fd) {
+    tu_cachestat_range_t range = {.off = 0, .len = 0};
+    tu_cachestat_t cs;
+    memset(&cs, 0, sizeof cs);
+    if (syscall(__NR_cachestat, (unsigned)fd, &range, &cs, 0u) != 0) return -errno;
+    return (int64_t)(cs.nr_dirty + cs.nr_writeback);
+}
+
+int64_t tu_file_unsynced_pages(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    int64_t pages = fd_unsynced_pages(fd);
+    close(fd);
+    return pages;
+}
+
+#define SEGMENTS_OBSERVED_MAX 64
+
+int64_t tu_segments_unsynced_pages(const char *dir) {
+    static char paths[SEGMENTS_OBSERVED_MAX][512];
+    int n = tu_segments(dir, paths, SEGMENTS_OBSERVED_MAX);
+    if (n < 0) return n;
+    int64_t total = 0;
+    for (int i = 0; i < n; i++) {
+        int64_t pages = tu_file_unsynced_pages(paths[i]);
+        if (pages < 0) return pages;
+        total += pages;
+    }
+    return total;
+}
+
+bool tu_sync_observable(const char *dir) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/sync-probe", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) return false;
+    static const uint8_t page[4096] = {1};
+    bool seen = pwrite(fd, page, sizeof page, 0) == (ssize_t)sizeof page &&
+                fd_unsynced_pages(fd) > 0 && fdatasync(fd) == 0 && fd_unsynced_pages(fd) == 0;
+    close(fd);
+    unlink(path);
+    return seen;
+}

@@ -153,4 +153,22 @@ int tu_file_flip(const char *path, uint64_t offset, unsigned bit);
 /* Returns 1 if path exists, 0 if not. */
 int tu_file_exists(const char *path);
 
+/* ---- the page cache ----------------------------------------------------- */
+
+/* Pages of path in the page cache that are not yet on the device (dirty, or
+ * being written back), by cachestat(2) (Linux 6.5). Returns the count, or
+ * -errno (-ENOSYS on an older kernel). A process crash loses none of them;
+ * a power loss may lose all: durability claims are claims about this count. */
+int64_t tu_file_unsynced_pages(const char *path);
+
+/* The sum of tu_file_unsynced_pages() over the segment files of dir, or the
+ * first -errno. */
+int64_t tu_segments_unsynced_pages(const char *dir);
+
+/* True if files in dir show a write as unsynced pages until fdatasync makes
+ * them clean, probed with a file of its own. False where that cannot be
+ * seen (no cachestat, or a file system such as tmpfs that never writes its
+ * pages anywhere): tests of durability then say so and check less. */
+bool tu_sync_observable(const char *dir);
+
 #endif
