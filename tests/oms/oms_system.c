@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,6 +25,18 @@ order_kind_t sys_kind_of(unsigned n)
 {
     unsigned r = n % 10;
     return r < 7 ? KIND_SUCCESS : (order_kind_t)(r - 6);
+}
+
+void sys_customer_of(unsigned n, char customer_id[16])
+{
+    snprintf(customer_id, 16, "cust-%u", n % 17);
+}
+
+sys_outcome_t sys_kind_outcome(order_kind_t kind)
+{
+    sys_outcome_t o = {.completed = kind == KIND_SUCCESS};
+    snprintf(o.reason, sizeof o.reason, "%s", kind_reasons[kind]);
+    return o;
 }
 
 int sys_start(sys_t *s, const char *const *saga_args)
@@ -88,28 +99,23 @@ evs_conn_t *sys_connect(sys_t *s)
     return evs_connect(&opts, &c) == 0 ? c : NULL;
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The JSON body of order n of kind. */
 static void order_body(unsigned n, order_kind_t kind, char *out, size_t cap)
 {
-    char sku[16];
+    char sku[16], customer_id[16];
+    sys_customer_of(n, customer_id);
     if (kind == KIND_OOS)
         snprintf(sku, sizeof sku, "sku-oos");
     else
         snprintf(sku, sizeof sku, "sku-%04u", 1 + n % 20);
     snprintf(out, cap,
-             "{\"customer_id\":\"cust-%u\",\"items\":[{\"sku\":\"%s\",\"quantity\":%u,"
+             "{\"customer_id\":\"%s\",\"items\":[{\"sku\":\"%s\",\"quantity\":%u,"
              "\"unit_price_cents\":1999},{\"sku\":\"sku-%04u\",\"quantity\":1,"
              "\"unit_price_cents\":500}],\"currency\":\"EUR\",\"payment_token\":\"%s\","
              "\"shipping_address\":{\"name\":\"Ada\",\"line1\":\"1 Main St\",\"city\":\"Berlin\","
              "\"postal_code\":\"10115\",\"country\":\"%s\"}}",
-             n % 17, sku, 1 + n % 3, 21 + n % 5, kind == KIND_DECLINED ? "tok_decline" : "tok_visa",
+             customer_id, sku, 1 + n % 3, 21 + n % 5,
+             kind == KIND_DECLINED ? "tok_decline" : "tok_visa",
              kind == KIND_SHIPFAIL ? "ZZ" : "DE");
 }
 
@@ -132,7 +138,7 @@ int sys_place(httpc_t **c, uint16_t port, unsigned n, order_kind_t kind, int ret
     order_body(n, kind, body, sizeof body);
     snprintf(key, sizeof key, "Idempotency-Key: key-%u", n);
     const char *headers[] = {"Content-Type: application/json", key, NULL};
-    int64_t deadline = now_ms() + retry_ms;
+    int64_t deadline = test_now_ms() + retry_ms;
     int last = -1;
     for (;;) {
         if (!*c && httpc_connect("127.0.0.1", port, 5000, c) != 0)
@@ -152,7 +158,7 @@ int sys_place(httpc_t **c, uint16_t port, unsigned n, order_kind_t kind, int ret
             httpc_close(*c);
             *c = NULL;
         }
-        if (now_ms() >= deadline)
+        if (test_now_ms() >= deadline)
             return last;
         usleep(50000);
     }
@@ -244,4 +250,88 @@ int sys_digest(sys_t *s, char digest[33])
     if (pclose(p) != 0)
         rc = -1;
     return rc;
+}
+
+int sys_json_string(const char *json, const char *key, char *out, size_t cap)
+{
+    char quoted[64];
+    snprintf(quoted, sizeof quoted, "\"%s\":", key);
+    const char *v = strstr(json, quoted);
+    if (!v)
+        return -1;
+    v += strlen(quoted);
+    out[0] = '\0';
+    if (strncmp(v, "null", 4) == 0)
+        return 1;
+    const char *end = *v == '"' ? strchr(v + 1, '"') : NULL;
+    if (!end || (size_t)(end - v - 1) >= cap)
+        return -1;
+    memcpy(out, v + 1, (size_t)(end - v - 1));
+    out[end - v - 1] = '\0';
+    return 0;
+}
+
+/* What GET /orders/{id} of an order with outcome o must show. */
+static void readmodel_want(const sys_outcome_t *o, const char **status,
+                           const char **payment_status)
+{
+    *status = o->completed ? "COMPLETED" : "FAILED";
+    if (o->completed)
+        *payment_status = "charged";
+    else
+        *payment_status = strcmp(o->reason, "payment_declined") == 0 ? "declined" : "refunded";
+}
+
+/* Whether order i's GET answer shows its outcome; when not, and why is
+ * not NULL, says how into why (why_cap bytes). */
+static bool readmodel_order_agrees(const sys_readmodel_t *rm, int i, const httpc_response_t *res,
+                                   char *why, size_t why_cap)
+{
+    const char *status, *payment_status;
+    readmodel_want(&rm->want[i], &status, &payment_status);
+    char source[16], got_status[16], reason[32], payment[16];
+    const char *body = res->body ? res->body : "";
+    bool parsed = sys_json_string(body, "source", source, sizeof source) == 0 &&
+                  sys_json_string(body, "status", got_status, sizeof got_status) == 0 &&
+                  sys_json_string(body, "failure_reason", reason, sizeof reason) >= 0 &&
+                  sys_json_string(body, "payment_status", payment, sizeof payment) >= 0;
+    bool agrees = res->status == 200 && parsed && strcmp(source, "readmodel") == 0 &&
+                  strcmp(got_status, status) == 0 && strcmp(reason, rm->want[i].reason) == 0 &&
+                  strcmp(payment, payment_status) == 0;
+    if (!parsed)
+        source[0] = got_status[0] = reason[0] = payment[0] = '\0';
+    if (!agrees && why)
+        snprintf(why, why_cap,
+                 "order %d %.32s: want %s \"%s\" %s from the read model; GET says %d: %s \"%s\" "
+                 "%s from the %s",
+                 i, rm->ids[i], status, rm->want[i].reason, payment_status, res->status,
+                 got_status, reason, payment, source);
+    return agrees;
+}
+
+bool sys_readmodel_agrees(void *readmodel)
+{
+    sys_readmodel_t *rm = readmodel;
+    httpc_t *c = NULL;
+    rm->agreeing = 0;
+    rm->why[0] = '\0';
+    if (httpc_connect("127.0.0.1", rm->http_port, 5000, &c) != 0) {
+        snprintf(rm->why, sizeof rm->why, "cannot connect to oms-order");
+        return false;
+    }
+    for (int i = 0; i < rm->count; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/orders/%.32s", rm->ids[i]);
+        httpc_response_t res = {0};
+        int rc = httpc_request(c, "GET", path, NULL, NULL, 0, &res);
+        if (rc != 0) {
+            snprintf(rm->why, sizeof rm->why, "GET %s: %d", path, rc);
+            break;
+        }
+        char *why = rm->why[0] ? NULL : rm->why; /* the first disagreement is kept */
+        rm->agreeing += readmodel_order_agrees(rm, i, &res, why, sizeof rm->why);
+        httpc_response_free(&res);
+    }
+    httpc_close(c);
+    return rm->agreeing == rm->count;
 }

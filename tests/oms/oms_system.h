@@ -13,6 +13,10 @@
 #include "oms_fixture.h"
 #include "server_fixture.h"
 
+/* A numeric macro as a string literal: the flag value of a named limit. */
+#define SYS_DECIMAL_(x) #x
+#define SYS_DECIMAL(x) SYS_DECIMAL_(x)
+
 typedef enum {
     SYS_SAGA, SYS_PAYMENT, SYS_INVENTORY, SYS_SHIPPING, SYS_NOTIFICATION, SYS_PROJECTIONS,
     SYS_ORDER, SYS_PROCS
@@ -48,6 +52,18 @@ extern const char *const kind_reasons[KIND_COUNT]; /* expected failure reason, "
  * one each declined, out of stock, shipping failure. */
 order_kind_t sys_kind_of(unsigned n);
 
+/* The customer of order number n ("cust-<n % 17>"). */
+void sys_customer_of(unsigned n, char customer_id[16]);
+
+/* How an order ended. */
+typedef struct {
+    bool completed;  /* OrderCompleted; else OrderFailed */
+    char reason[32]; /* OrderFailed's reason; "" when completed */
+} sys_outcome_t;
+
+/* How an order of kind ends when no step of its saga times out. */
+sys_outcome_t sys_kind_outcome(order_kind_t kind);
+
 /* POSTs order number n of kind over c (Idempotency-Key "key-<n>"),
  * retrying with the same key on a connection error or 5xx for up to
  * retry_ms. Fills order_id (33 bytes). Returns 0, or the last HTTP status
@@ -75,6 +91,29 @@ typedef struct {
  * verdict; every order has exactly one NotificationSent. */
 bool sys_all_verdicts(void *orders);
 bool sys_all_notified(void *orders);
+
+/* The read model as oms-order serves it, for oms_wait_until(): true when
+ * GET /orders/{id} of every order answers from the read model
+ * ("source":"readmodel") with the status, failure_reason and
+ * payment_status its outcome implies (completed: COMPLETED, charged;
+ * failed: FAILED with the reason, declined for payment_declined and
+ * refunded for every other failure, whose saga refunds). */
+typedef struct {
+    uint16_t http_port;        /* oms-order's */
+    char (*ids)[33];
+    const sys_outcome_t *want; /* per order */
+    int count;
+    int agreeing;              /* orders the last check found right */
+    char why[256];             /* the first disagreement the last check found */
+} sys_readmodel_t;
+
+bool sys_readmodel_agrees(void *readmodel);
+
+/* The string value of the first "key": in compact JSON (as jansson's
+ * JSON_COMPACT writes it) into out, for values without escapes (ids,
+ * names, statuses). Returns 0, 1 when the value is null (out ""), -1 when
+ * the key is missing, the value is not a string or does not fit. */
+int sys_json_string(const char *json, const char *key, char *out, size_t cap);
 
 /* Connects a client to the system's store. */
 evs_conn_t *sys_connect(sys_t *s);

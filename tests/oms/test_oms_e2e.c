@@ -166,42 +166,6 @@ static void check_audit_trail(int i)
     json_decref(root);
 }
 
-typedef struct {
-    sqlite3 *db;
-    int agreeing;
-} rm_t;
-
-/* Rows of the read model agree with the verdicts in the streams. */
-static bool read_model_agrees(void *ctx)
-{
-    rm_t *rm = ctx;
-    if (!rm->db && sqlite3_open_v2(sys_.db, &rm->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        sqlite3_close(rm->db);
-        rm->db = NULL;
-        return false;
-    }
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(rm->db,
-                           "SELECT status, coalesce(failure_reason,'') FROM orders WHERE order_id=?",
-                           -1, &st, NULL) != SQLITE_OK)
-        return false;
-    rm->agreeing = 0;
-    for (int i = 0; i < ORDERS; i++) {
-        order_kind_t kind = sys_kind_of((unsigned)i);
-        sqlite3_bind_text(st, 1, ids[i], -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW) {
-            const char *status = (const char *)sqlite3_column_text(st, 0);
-            const char *reason = (const char *)sqlite3_column_text(st, 1);
-            if (strcmp(status, kind == KIND_SUCCESS ? "COMPLETED" : "FAILED") == 0 &&
-                strcmp(reason, kind_reasons[kind]) == 0)
-                rm->agreeing++;
-        }
-        sqlite3_reset(st);
-    }
-    sqlite3_finalize(st);
-    return rm->agreeing == ORDERS;
-}
-
 static int64_t checkpoint_of(const char *db_path)
 {
     sqlite3 *db;
@@ -254,10 +218,12 @@ START_TEST(two_hundred_orders_reach_their_expected_end)
         check_audit_trail(i);
 
     /* The read model agrees with the streams. */
-    rm_t rm = {0};
-    ck_assert_msg(oms_wait_until(read_model_agrees, &rm, VERDICT_WAIT_MS),
-                  "read model: %d of %d orders agree", rm.agreeing, ORDERS);
-    sqlite3_close(rm.db);
+    static sys_outcome_t want[ORDERS];
+    for (int i = 0; i < ORDERS; i++)
+        want[i] = sys_kind_outcome(sys_kind_of((unsigned)i));
+    sys_readmodel_t rm = {sys_.procs[SYS_ORDER].port, ids, want, ORDERS, 0, ""};
+    ck_assert_msg(oms_wait_until(sys_readmodel_agrees, &rm, VERDICT_WAIT_MS),
+                  "read model: %d of %d orders agree; %s", rm.agreeing, ORDERS, rm.why);
 
     /* Rebuild: the same rows. */
     ck_assert_int_eq(oms_proc_stop(&sys_.procs[SYS_PROJECTIONS]), 0);
@@ -281,15 +247,8 @@ END_TEST
 
 /* ---- the saga alone: an answer that came while it was down ---- */
 
-static bool saga_has(evs_conn_t *c, const char *stream, const char *type)
-{
-    char types[TYPES_MAX][40];
-    int n = sys_stream_types(c, stream, types, TYPES_MAX);
-    for (int i = 0; i < n; i++)
-        if (strcmp(types[i], type) == 0)
-            return true;
-    return false;
-}
+#define DOWN_WAIT_MS 30000            /* bound of each wait in the test below */
+#define DOWN_INVENTORY_TIMEOUT_MS 1000 /* the step after the answer; no service answers it */
 
 typedef struct {
     evs_conn_t *c;
@@ -300,7 +259,12 @@ typedef struct {
 static bool has_cond(void *ctx)
 {
     has_t *h = ctx;
-    return saga_has(h->c, h->stream, h->type);
+    char types[TYPES_MAX][40];
+    int n = sys_stream_types(h->c, h->stream, types, TYPES_MAX);
+    for (int i = 0; i < n; i++)
+        if (strcmp(types[i], h->type) == 0)
+            return true;
+    return false;
 }
 
 static void append_msg(evs_conn_t *c, const char *stream, const void *msg, const char *order_id,
@@ -314,21 +278,8 @@ static void append_msg(evs_conn_t *c, const char *stream, const void *msg, const
     oms_event_free_data(&ev);
 }
 
-START_TEST(saga_acts_on_an_answer_that_came_while_it_was_down)
+static void place_down1(evs_conn_t *c)
 {
-    test_server_t store;
-    ck_assert_int_eq(test_server_start(&store, NULL), 0);
-    char dir[PATH_MAX];
-    ck_assert_int_eq(test_tmpdir_make("oms-saga-down", dir), 0);
-    static const char *const args[] = {"--payment-timeout-ms", "300", NULL};
-    oms_proc_t saga;
-    ck_assert_int_eq(oms_proc_start(&saga, "oms-saga", store.port, dir, args), 0);
-    evs_options_t opts;
-    evs_options_default(&opts);
-    opts.port = store.port;
-    evs_conn_t *c;
-    ck_assert_int_eq(evs_connect(&opts, &c), 0);
-
     Oms__V1__OrderItem item = OMS__V1__ORDER_ITEM__INIT;
     item.sku = "sku-0001";
     item.quantity = 1;
@@ -343,23 +294,17 @@ START_TEST(saga_acts_on_an_answer_that_came_while_it_was_down)
     o.currency = "EUR";
     o.payment_token = "tok_visa";
     append_msg(c, "order-down1", &o, "down1", "placed");
-    has_t asked = {c, "saga-down1", "PaymentRequested"};
-    ck_assert(oms_wait_until(has_cond, &asked, 10000));
+}
 
-    /* The saga goes down; the payment is answered, but the answer is
-     * parked (as after repeated failures) so the group will not deliver it
-     * again; the step's deadline passes; the saga comes back: it must find
-     * the answer in the payment stream and go on, not refund. */
-    oms_proc_kill(&saga);
-    Oms__V1__PaymentProcessed p = OMS__V1__PAYMENT_PROCESSED__INIT;
-    p.order_id = "down1";
-    p.amount_cents = 100;
-    p.charge_id = "ch_down1";
-    append_msg(c, "payment-down1", &p, "down1", "charge");
+/* Parks the saga's delivery of the PaymentProcessed (as after repeated
+ * failures), so the group will not deliver it again. */
+static void park_payment_answer(const evs_options_t *opts)
+{
     evs_consumer_t *thief;
-    ck_assert_int_eq(evs_group_join(&opts, "oms-saga", 0, &thief), 0);
+    ck_assert_int_eq(evs_group_join(opts, "oms-saga", 0, &thief), 0);
     bool parked = false;
-    for (int i = 0; i < 100 && !parked; i++) {
+    int64_t deadline = test_now_ms() + DOWN_WAIT_MS;
+    while (!parked && test_now_ms() < deadline) {
         evs_group_event_t gev;
         if (evs_consumer_next(thief, 200, &gev) != 0)
             continue;
@@ -368,15 +313,70 @@ START_TEST(saga_acts_on_an_answer_that_came_while_it_was_down)
                                            parked ? EVS_NACK_PARK : EVS_NACK_RETRY, "test"),
                          0);
     }
-    ck_assert(parked);
+    ck_assert_msg(parked, "the PaymentProcessed never reached the saga's group");
     evs_consumer_close(thief);
-    usleep(600000);
+}
+
+START_TEST(saga_acts_on_an_answer_that_came_while_it_was_down)
+{
+    test_server_t store;
+    ck_assert_int_eq(test_server_start(&store, NULL), 0);
+    char dir[PATH_MAX];
+    ck_assert_int_eq(test_tmpdir_make("oms-saga-down", dir), 0);
+    /* Until the kill no step can time out. After the restart the payment
+     * step is late at once (its clock runs from the PaymentRequested in
+     * the stream), so the saga looks for the answer at once; no service
+     * answers the inventory step, so it times out, rightly, after
+     * DOWN_INVENTORY_TIMEOUT_MS. */
+    static const char *const patient[] = {"--payment-timeout-ms", "3600000", NULL};
+    static const char *const late[] = {"--payment-timeout-ms", "1", "--inventory-timeout-ms",
+                                       SYS_DECIMAL(DOWN_INVENTORY_TIMEOUT_MS), NULL};
+    oms_proc_t saga;
+    ck_assert_int_eq(oms_proc_start(&saga, "oms-saga", store.port, dir, patient), 0);
+    evs_options_t opts;
+    evs_options_default(&opts);
+    opts.port = store.port;
+    evs_conn_t *c;
+    ck_assert_int_eq(evs_connect(&opts, &c), 0);
+    place_down1(c);
+    has_t asked = {c, "saga-down1", "PaymentRequested"};
+    ck_assert(oms_wait_until(has_cond, &asked, DOWN_WAIT_MS));
+
+    /* The saga goes down; the payment is answered, and the answer parked;
+     * the saga comes back past the step's deadline: it must find the
+     * answer in the payment stream and go on, not refund. */
+    oms_proc_kill(&saga);
+    Oms__V1__PaymentProcessed p = OMS__V1__PAYMENT_PROCESSED__INIT;
+    p.order_id = "down1";
+    p.amount_cents = 100;
+    p.charge_id = "ch_down1";
+    append_msg(c, "payment-down1", &p, "down1", "charge");
+    park_payment_answer(&opts);
+    memcpy(saga.args, late, sizeof late);
     ck_assert_int_eq(oms_proc_restart(&saga), 0);
-    has_t next = {c, "saga-down1", "InventoryRequested"};
-    ck_assert(oms_wait_until(has_cond, &next, 10000));
-    usleep(400000); /* a wrong timeout would have fired by now */
-    ck_assert(!saga_has(c, "saga-down1", "RefundRequested"));
-    ck_assert(!saga_has(c, "saga-down1", "SagaStepTimedOut"));
+
+    /* The inventory step's timeout is the positive end of the window: the
+     * saga decided it after every tick in which a wrong timeout (the
+     * payment's, or an early one of the inventory) could have fired, and
+     * each decision of the saga is in its stream. */
+    has_t timed_out = {c, "saga-down1", "SagaStepTimedOut"};
+    ck_assert(oms_wait_until(has_cond, &timed_out, DOWN_WAIT_MS));
+    evs_read_t rq = {.stream = "saga-down1"};
+    evs_read_result_t res;
+    ck_assert_int_eq(evs_read(c, &rq, &res), 0);
+    static const char *const want[] = {"SagaStarted", "PaymentRequested", "InventoryRequested",
+                                       "SagaStepTimedOut", "ReleaseRequested"};
+    const size_t want_count = sizeof want / sizeof want[0];
+    for (size_t k = 0; k < res.count || k < want_count; k++)
+        ck_assert_msg(k < res.count && k < want_count && strcmp(res.events[k].type, want[k]) == 0,
+                      "saga-down1[%zu] is %s, expected %s", k,
+                      k < res.count ? res.events[k].type : "missing",
+                      k < want_count ? want[k] : "nothing");
+    int64_t waited_ms = (res.events[3].timestamp_ns - res.events[2].timestamp_ns) / 1000000;
+    ck_assert_msg(waited_ms >= DOWN_INVENTORY_TIMEOUT_MS,
+                  "the inventory step timed out %lld ms after it was asked, before its %d ms",
+                  (long long)waited_ms, DOWN_INVENTORY_TIMEOUT_MS);
+    evs_read_result_free(&res);
 
     ck_assert_int_eq(oms_proc_stop(&saga), 0);
     evs_close(c);
