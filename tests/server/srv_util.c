@@ -13,6 +13,8 @@
  * under a millisecond, the default 256 MiB ones are not. */
 static const char *const srv_base_flags[] = {"--segment-bytes", "1M", NULL};
 
+#define SRV_FILE_BYTES_MAX (1u << 20) /* of a file searched: a test's server log */
+
 /* Runs fn with stderr (fd 2) pointing at log_path, so that a child started
  * by fn inherits it; the test's own stderr is restored afterwards. */
 static int with_stderr_to(const char *log_path, int append, int (*fn)(void *), void *arg)
@@ -84,22 +86,29 @@ long srv_rss_kb(pid_t pid)
     return kb;
 }
 
-bool srv_file_contains(const char *path, const char *needle)
+unsigned srv_file_count(const char *path, const char *needle)
 {
-    FILE *f = fopen(path, "r");
+    FILE *f = needle[0] ? fopen(path, "r") : NULL;
     if (!f)
-        return false;
-    size_t cap = 1u << 20, len = 0;
+        return 0;
+    size_t cap = SRV_FILE_BYTES_MAX, len = 0;
     char *buf = malloc(cap + 1);
     if (buf)
         len = fread(buf, 1, cap, f);
     fclose(f);
     if (!buf)
-        return false;
+        return 0;
     buf[len] = '\0';
-    bool found = strstr(buf, needle) != NULL;
+    unsigned count = 0;
+    for (const char *p = buf; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        count++;
     free(buf);
-    return found;
+    return count;
+}
+
+bool srv_file_contains(const char *path, const char *needle)
+{
+    return srv_file_count(path, needle) > 0;
 }
 
 int srv_tmpfile(const char *tag, char *dir, char *path)

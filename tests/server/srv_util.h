@@ -50,8 +50,13 @@ int srv_restart(test_server_t *srv, const char *log_path);
 /* Resident set size of a process in KiB (VmRSS), or -1. */
 long srv_rss_kb(pid_t pid);
 
-/* Whether the file at path contains needle. */
+/* Whether the file at path contains needle (in its first MiB). */
 bool srv_file_contains(const char *path, const char *needle);
+
+/* How many times needle occurs in the file at path (in its first MiB);
+ * 0 when the file cannot be read or needle is empty. For a log kept across
+ * restarts. */
+unsigned srv_file_count(const char *path, const char *needle);
 
 /* Fills path (PATH_MAX) with a file name in a fresh temporary directory
  * (*dir gets the directory, to remove with test_tmpdir_remove()). */

@@ -5,8 +5,10 @@
 #define _GNU_SOURCE
 #include <check.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,9 +21,10 @@
 #define BODY(x) EVSTORE__V1__ENVELOPE__BODY_##x
 #define CODE(x) EVSTORE__V1__ERROR_CODE__##x
 
-#define CLOSE_MS_MAX 5000 /* a connection the server drops is gone by then */
+#define CLOSE_MS_MAX 10000 /* a connection the server drops is gone by then */
 
 static test_server_t srv;
+static char log_dir[PATH_MAX]; /* of a test that keeps the server's stderr, or "" */
 
 static void start_with(const char *const *flags)
 {
@@ -30,7 +33,12 @@ static void start_with(const char *const *flags)
 
 static void setup(void) { start_with((const char *[]){"--quiet", NULL}); }
 
-static void teardown(void) { test_server_destroy(&srv); }
+static void teardown(void)
+{
+    test_server_destroy(&srv);
+    test_tmpdir_remove(log_dir);
+    log_dir[0] = '\0';
+}
 
 /* A second connection still gets its hello and ping answered. */
 static void assert_server_serves(void)
@@ -64,6 +72,43 @@ static void frame_header(uint8_t h[4], uint32_t n)
     h[1] = (uint8_t)(n >> 8);
     h[2] = (uint8_t)(n >> 16);
     h[3] = (uint8_t)(n >> 24);
+}
+
+/* Requests that go out together in one write: each adds one frame to buf
+ * (cap bytes, *len used). */
+static void frames_add(uint8_t *buf, size_t cap, size_t *len, const envelope_t *env)
+{
+    ck_assert_uint_le(*len + frame_size(env), cap);
+    *len += frame_encode(env, buf + *len);
+}
+
+/* A read of max_count events (0: the server's limit) of stream. */
+static void frames_add_read(uint8_t *buf, size_t cap, size_t *len, uint64_t corr,
+                            const char *stream, uint32_t max_count)
+{
+    Evstore__V1__ReadRequest q = EVSTORE__V1__READ_REQUEST__INIT;
+    q.stream = (char *)stream;
+    q.max_count = max_count;
+    envelope_t env = EVSTORE__V1__ENVELOPE__INIT;
+    env.correlation_id = corr;
+    env.body_case = BODY(READ);
+    env.read = &q;
+    frames_add(buf, cap, len, &env);
+}
+
+/* A list of at most max_count streams named prefix... */
+static void frames_add_list(uint8_t *buf, size_t cap, size_t *len, uint64_t corr,
+                            const char *prefix, uint32_t max_count)
+{
+    Evstore__V1__ListStreamsRequest q = EVSTORE__V1__LIST_STREAMS_REQUEST__INIT;
+    q.prefix = (char *)prefix;
+    q.after = "";
+    q.max_count = max_count;
+    envelope_t env = EVSTORE__V1__ENVELOPE__INIT;
+    env.correlation_id = corr;
+    env.body_case = BODY(LIST_STREAMS);
+    env.list_streams = &q;
+    frames_add(buf, cap, len, &env);
 }
 
 START_TEST(random_bytes_are_answered_or_dropped_and_the_server_stays_up)
@@ -369,6 +414,14 @@ END_TEST
 
 /* ---- a client trickling one byte every 100 ms ---- */
 
+#define TRICKLE_BYTE_US (100 * 1000) /* the hello's 30 bytes take ~3 s */
+#define TRICKLE_MS_MAX 20000
+/* Meanwhile another client's pings are answered in well under a
+ * millisecond (a loaded sanitizer build: ~200 ms at worst); a server that
+ * waited for the rest of the slow client's frame would hold one for about
+ * the whole trickle. The bound sits in between, at half the trickle. */
+#define TRICKLE_PING_MS_MAX 1500
+
 typedef struct {
     uint16_t port;
     int result; /* 0 once its HelloOk and a Pong came */
@@ -395,7 +448,7 @@ static void *trickle_main(void *arg)
         bool sent = true;
         for (size_t i = 0; i < n && sent; i++) {
             sent = wire_send_raw(&w, buf + i, 1, WIRE_TIMEOUT_MS) == 0;
-            usleep(100 * 1000);
+            usleep(TRICKLE_BYTE_US);
         }
         envelope_t *ok = NULL;
         if (sent && wire_recv(&w, WIRE_TIMEOUT_MS, &ok) == 0 &&
@@ -413,32 +466,34 @@ static void *trickle_main(void *arg)
 
 START_TEST(a_client_sending_a_byte_every_100_ms_does_not_delay_others)
 {
-    trickle_t t = {.port = srv.port};
-    pthread_t th;
-    ck_assert_int_eq(pthread_create(&th, NULL, trickle_main, &t), 0);
+    /* Connected first, so that every wait the trickle could cause falls on
+     * a ping. */
     wire_t w;
     ck_assert_int_eq(wire_open(&w, srv.port), 0);
-    int64_t worst_ms = 0, deadline = wire_now_ms() + 10000;
-    unsigned appends = 0;
+    trickle_t t = {.port = srv.port};
+    atomic_init(&t.done, false);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, trickle_main, &t), 0);
+    int64_t worst_ms = 0, deadline = wire_now_ms() + TRICKLE_MS_MAX;
+    unsigned pings = 0;
     while (!atomic_load(&t.done) && wire_now_ms() < deadline) {
         int64_t t0 = wire_now_ms();
-        envelope_t *a = wire_append_one(&w, "fast-1", WIRE_ANY, 10000 + appends, "Fast", "x");
+        envelope_t *p = wire_ping(&w, pings);
         int64_t ms = wire_now_ms() - t0;
-        ck_assert_answer(a, BODY(APPEND_OK));
-        frame_free(a);
+        ck_assert_answer(p, BODY(PONG));
+        frame_free(p);
         worst_ms = ms > worst_ms ? ms : worst_ms;
-        appends++;
-        usleep(20 * 1000);
+        pings++;
     }
+    bool trickle_done = atomic_load(&t.done);
     pthread_join(th, NULL);
-    fprintf(stderr, "badinput: trickle of %d bytes: %u appends meanwhile, slowest %lld ms\n",
-            t.bytes, appends, (long long)worst_ms);
+    fprintf(stderr, "badinput: trickle of %d bytes: %u pings answered meanwhile, slowest %lld ms\n",
+            t.bytes, pings, (long long)worst_ms);
+    ck_assert_msg(trickle_done, "the trickling client took over %d ms", TRICKLE_MS_MAX);
     ck_assert_int_eq(t.result, 0);
-    ck_assert_uint_ge(appends, 20);
-    /* Generous for the sanitizer build on a loaded machine; an append is
-     * normally answered in about a millisecond. */
-    ck_assert_msg(worst_ms < 1000, "an append took %lld ms while a client trickled",
-                  (long long)worst_ms);
+    ck_assert_msg(worst_ms < TRICKLE_PING_MS_MAX,
+                  "a ping waited %lld ms while a client trickled (at most %d ms expected)",
+                  (long long)worst_ms, TRICKLE_PING_MS_MAX);
     wire_close(&w);
 }
 END_TEST
@@ -447,6 +502,8 @@ END_TEST
 
 #define CONN_LIMIT 16
 #define FLOOD 20
+#define CONN_RETRY_MS_MAX 10000 /* the server notices a close by then */
+#define CONN_RETRY_US (20 * 1000)
 
 START_TEST(connections_past_the_limit_are_refused_until_some_close)
 {
@@ -477,10 +534,10 @@ START_TEST(connections_past_the_limit_are_refused_until_some_close)
         wire_close(&w[i]);
     /* The server notices the closes at its own pace: retry, bounded. */
     for (int i = 0; i < 4; i++) {
-        int64_t deadline = wire_now_ms() + 5000;
+        int64_t deadline = wire_now_ms() + CONN_RETRY_MS_MAX;
         int rc;
         while ((rc = wire_open(&w[i], srv.port)) != 0 && wire_now_ms() < deadline)
-            usleep(20 * 1000);
+            usleep(CONN_RETRY_US);
         ck_assert_msg(rc == 0, "no new connection accepted after 4 closed");
     }
     for (int i = 0; i < CONN_LIMIT; i++) {
@@ -489,11 +546,11 @@ START_TEST(connections_past_the_limit_are_refused_until_some_close)
         frame_free(p);
         wire_close(&w[i]);
     }
-    int64_t deadline = wire_now_ms() + 5000;
+    int64_t deadline = wire_now_ms() + CONN_RETRY_MS_MAX;
     wire_t last;
     int rc;
     while ((rc = wire_open(&last, srv.port)) != 0 && wire_now_ms() < deadline)
-        usleep(20 * 1000);
+        usleep(CONN_RETRY_US);
     ck_assert_int_eq(rc, 0);
     wire_close(&last);
 }
@@ -529,71 +586,227 @@ static void start_with_bulk(wire_t *w, int id_seed)
     }
 }
 
-/* Far more request bytes (22 B each) than the socket buffers between the
- * client and the server hold, so a server that stops reading blocks us. */
-#define SLOW_REQUESTS_MAX 1000000
-#define SLOW_SEND_MS_MAX 5000
-#define SLOW_BURST 2000
+/* Requests are sent in bursts of this many read frames (~22 B each), with
+ * SLOW_SEND_MS_MAX for each burst: a burst that does not go out in that
+ * time means the server stopped reading. The socket buffers between the
+ * two hold a few MiB, far below SLOW_FLOOD_BYTES_MAX. */
+#define SLOW_BURST 4096
+#define SLOW_SEND_MS_MAX 1000
+#define SLOW_FLOOD_BYTES_MAX (256u * 1024 * 1024)
+#define SLOW_FLOOD_MS_MAX 30000
+/* Answers read afterwards (~256 KiB each): more than the usual socket
+ * buffers (a few MiB) and the 1 MiB output limit hold, so the server must
+ * take requests again once the client reads. */
+#define SLOW_ANSWERS_AFTER 64
 
-START_TEST(a_client_that_never_reads_is_cut_off_and_memory_stays_bounded)
+START_TEST(a_client_that_never_reads_is_paused_and_memory_stays_bounded)
 {
     wire_t w;
     start_with_bulk(&w, 6);
     long rss_before = srv_rss_kb(srv.pid);
 
-    /* Read requests, sent in bursts and never read, until the server stops
-     * taking them (our send blocks) or drops the connection. */
+    /* Read requests, never reading their answers, until the server stops
+     * taking them. Each answer is ~256 KiB, at most a quarter of the output
+     * limit, and is only built while less than half of it is queued: the
+     * server pauses this client, it never disconnects it. */
     wire_t slow;
     ck_assert_int_eq(wire_open(&slow, srv.port), 0);
-    Evstore__V1__ReadRequest q = EVSTORE__V1__READ_REQUEST__INIT;
-    q.stream = "$all";
-    envelope_t req = EVSTORE__V1__ENVELOPE__INIT;
-    req.correlation_id = 1;
-    req.body_case = BODY(READ);
-    req.read = &q;
-    uint8_t frame[64];
-    ck_assert_uint_le(frame_size(&req), sizeof frame);
-    size_t frame_len = frame_encode(&req, frame);
-    int64_t deadline = wire_now_ms() + SLOW_SEND_MS_MAX;
-    int sent = 0, rc = 0;
+    static uint8_t burst[SLOW_BURST * 32];
+    size_t burst_len = 0;
+    for (int k = 0; k < SLOW_BURST; k++)
+        frames_add_read(burst, sizeof burst, &burst_len, 1, "$all", 0);
+    int64_t deadline = wire_now_ms() + SLOW_FLOOD_MS_MAX;
+    size_t sent_bytes = 0;
     long rss_max = rss_before;
-    while (sent < SLOW_REQUESTS_MAX && wire_now_ms() < deadline) {
-        for (int k = 0; k < SLOW_BURST && rc == 0; k++, sent++)
-            rc = wire_send_raw(&slow, frame, frame_len, 1000);
-        if (rc)
-            break;
+    int rc = 0;
+    while (rc == 0 && sent_bytes < SLOW_FLOOD_BYTES_MAX && wire_now_ms() < deadline) {
+        rc = wire_send_raw(&slow, burst, burst_len, SLOW_SEND_MS_MAX);
+        sent_bytes += rc == 0 ? burst_len : 0;
         long rss = srv_rss_kb(srv.pid);
         rss_max = rss > rss_max ? rss : rss_max;
-        usleep(5 * 1000);
     }
-    const char *outcome = rc == -EPIPE ? "disconnected" : rc == -ETIMEDOUT ? "no longer read"
-                          : rc == 0    ? "still reading" : "send error";
-    fprintf(stderr, "badinput: never-reading client: %d requests sent, then %s; server RSS "
-                    "%ld KiB before, %ld KiB at most\n", sent, outcome, rss_before, rss_max);
+    fprintf(stderr, "badinput: never-reading client: %zu request bytes sent, then %s; server RSS "
+                    "%ld KiB before, %ld KiB at most\n", sent_bytes,
+            rc == -ETIMEDOUT ? "no longer read" : rc ? strerror(-rc) : "still reading",
+            rss_before, rss_max);
+    ck_assert_msg(rc == -ETIMEDOUT, "the server did not stop reading a client that never reads "
+                                    "its answers (send: %s after %zu bytes)",
+                  rc ? strerror(-rc) : "ok", sent_bytes);
 
-    /* Others are served meanwhile. */
+    /* Others are served meanwhile, and the server's memory stays bounded:
+     * the output limit is 1 MiB; answers being built add a frame or two. */
     envelope_t *p = wire_ping(&w, 1);
     ck_assert_answer(p, BODY(PONG));
     frame_free(p);
     assert_server_serves();
     long rss_after = srv_rss_kb(srv.pid);
     rss_max = rss_after > rss_max ? rss_after : rss_max;
-    /* The output limit is 1 MiB; answers being built add a frame or two. */
     ck_assert_msg(rss_max - rss_before < 32 * 1024,
                   "server RSS grew by %ld KiB for a client that never reads",
                   rss_max - rss_before);
-    ck_assert_msg(rc == -EPIPE || rc == -ETIMEDOUT || sent < SLOW_REQUESTS_MAX,
-                  "the server read %d requests of a client that never reads its answers", sent);
 
-    /* Reading now, the client finds a bounded amount of answers and then
-     * the end of the connection (or, if the server only stopped reading
-     * it, the answers it had queued). */
-    int frames = 0;
-    int closed = wire_wait_closed(&slow, CLOSE_MS_MAX, &frames, NULL);
-    fprintf(stderr, "badinput: never-reading client then read %d answers, %s\n", frames,
-            closed == 0 ? "then the close" : "connection still open");
-    ck_assert_int_le(frames, sent);
+    /* Paused, not cut off: reading now, the client gets answers, far more
+     * than were queued when it stopped, every one a ReadOk. */
+    for (int i = 0; i < SLOW_ANSWERS_AFTER; i++) {
+        envelope_t *env = NULL;
+        rc = wire_recv(&slow, WIRE_TIMEOUT_MS, &env);
+        ck_assert_msg(rc == 0, "answer %d after the client read again: %s", i + 1,
+                      strerror(-rc));
+        ck_assert_answer(env, BODY(READ_OK));
+        frame_free(env);
+    }
     wire_close(&slow);
+    wire_close(&w);
+    assert_server_serves();
+}
+END_TEST
+
+/* ---- an answer that would pass --max-output-bytes ---- */
+
+/* The server takes requests from a connection only while at most half of
+ * --max-output-bytes is queued for it, and no answer to one request is
+ * over --max-frame-bytes (at most half the limit), so requests alone never
+ * pass the limit; answers to appends come later, when their batch is
+ * durable, and can. This test builds, in one turn of the server's loop
+ * (nothing is sent in between), a queue just under the limit and then
+ * answers that pass it:
+ *   - a 128 KiB output limit and 64 KiB frames; OUT_STREAMS streams with
+ *     ~1 KB names, so that a list of n of them is answered with ~n KB;
+ *   - one write holding retries of an append already durable (each is
+ *     answered at the end of that same turn), then two lists whose answers,
+ *     measured beforehand, are each at most half the limit (the first is
+ *     taken, then the second) and together within ~2 KB of it.
+ * The retries' answers pass the limit: the server must close the
+ * connection at once, dropping every queued answer, without an Error. */
+#define OUT_LIMIT_BYTES (128u * 1024)
+#define OUT_STREAMS 80u
+#define OUT_NAME_BYTES 1000u
+#define OUT_PREFIX "long-" /* the names listed */
+#define OUT_RETRY_CORR 1000u /* retries use ids 1000.. (2-byte varints); the lists 1 and 2 */
+#define OUT_WRITE_BYTES_MAX (32u * 1024) /* the write must fit the server's 64 KiB receive */
+
+static const char *const out_flags[] = {"--max-output-bytes", "128K", "--max-frame-bytes", "64K",
+                                        "--max-event-bytes", "8K", NULL};
+
+/* Creates OUT_STREAMS streams "long-NNN-xxx..." (OUT_NAME_BYTES each) and
+ * one event in "retry-1" (*retry: its retries are answered at once). */
+static void out_store_events(wire_t *w, wire_event_t *retry)
+{
+    static char name[OUT_NAME_BYTES + 1];
+    for (uint32_t i = 0; i < OUT_STREAMS; i++) {
+        memset(name, 'x', OUT_NAME_BYTES);
+        int n = snprintf(name, sizeof name, OUT_PREFIX "%03u-", i);
+        name[n] = 'x'; /* the rest stays 'x' up to OUT_NAME_BYTES */
+        envelope_t *a = wire_append_one(w, name, WIRE_ANY, 3100 + i, "Named", "n");
+        ck_assert_answer(a, BODY(APPEND_OK));
+        frame_free(a);
+    }
+    *retry = (wire_event_t){.type = "Retry", .data = "r", .data_len = 1};
+    wire_id(retry->id, 32, 0);
+    wire_stream_t s = {.stream = "retry-1", .expected_version = WIRE_ANY, .events = retry,
+                       .event_count = 1};
+    envelope_t *a = wire_append(w, &s, 1);
+    ck_assert_answer(a, BODY(APPEND_OK));
+    frame_free(a);
+}
+
+/* Bytes of the answer (its frame) to a list of max_count long names, were
+ * it sent with correlation id corr; SIZE_MAX when it would be over the
+ * frame limit (the server then answers TOO_LARGE). */
+static size_t out_list_answer_bytes(wire_t *w, uint32_t max_count, uint64_t corr)
+{
+    envelope_t *l = wire_list_streams(w, OUT_PREFIX, "", max_count);
+    if (l && l->body_case == BODY(ERROR)) {
+        ck_assert_error(l, CODE(TOO_LARGE));
+        frame_free(l);
+        return SIZE_MAX;
+    }
+    ck_assert_answer(l, BODY(LIST_STREAMS_OK));
+    ck_assert_uint_eq(l->list_streams_ok->n_streams, max_count);
+    l->correlation_id = corr;
+    size_t n = frame_size(l);
+    frame_free(l);
+    return n;
+}
+
+/* The longest list whose answer is at most half the limit; its size goes to
+ * *bytes. The size grows with max_count: a binary search. */
+static uint32_t out_plan_list(wire_t *w, size_t *bytes)
+{
+    uint32_t lo = 1, hi = OUT_STREAMS; /* answers: lo's fits, hi's does not */
+    ck_assert_uint_le(out_list_answer_bytes(w, lo, 1), OUT_LIMIT_BYTES / 2);
+    ck_assert_uint_gt(out_list_answer_bytes(w, hi, 1), OUT_LIMIT_BYTES / 2);
+    while (lo + 1 < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        *(out_list_answer_bytes(w, mid, 1) <= OUT_LIMIT_BYTES / 2 ? &lo : &hi) = mid;
+    }
+    *bytes = out_list_answer_bytes(w, lo, 1);
+    return lo;
+}
+
+START_TEST(an_answer_past_the_output_limit_closes_the_connection_at_once)
+{
+    teardown();
+    char log_path[PATH_MAX];
+    ck_assert_int_eq(srv_tmpfile("badinput-log", log_dir, log_path), 0);
+    ck_assert_int_eq(srv_start(&srv, out_flags, log_path), 0);
+    wire_t w;
+    ck_assert_int_eq(wire_open(&w, srv.port), 0);
+    wire_event_t retry;
+    out_store_events(&w, &retry);
+    wire_stream_t rs = {.stream = "retry-1", .expected_version = WIRE_ANY, .events = &retry,
+                        .event_count = 1};
+
+    /* Sizes, measured with the correlation ids the write below uses. */
+    size_t list_bytes;
+    uint32_t list_count = out_plan_list(&w, &list_bytes);
+    envelope_t *a = wire_append(&w, &rs, 1);
+    ck_assert_answer(a, BODY(APPEND_OK));
+    ck_assert(a->append_ok->idempotent);
+    a->correlation_id = OUT_RETRY_CORR;
+    size_t retry_answer_bytes = frame_size(a);
+    frame_free(a);
+    size_t room = OUT_LIMIT_BYTES - 2 * list_bytes; /* left after the two lists */
+    uint32_t retries = (uint32_t)(2 * (room / retry_answer_bytes + 1));
+    fprintf(stderr, "badinput: output limit %u: lists of %u names answered with %zu bytes, "
+                    "%zu bytes left, %u retries of %zu-byte answers\n", OUT_LIMIT_BYTES,
+            list_count, list_bytes, room, retries, retry_answer_bytes);
+
+    /* One write: the retries, then the two lists. */
+    static uint8_t buf[OUT_WRITE_BYTES_MAX];
+    size_t len = 0;
+    for (uint32_t i = 0; i < retries; i++) {
+        size_t n = 0;
+        uint8_t *f = wire_encode_append(OUT_RETRY_CORR + i, &rs, 1, &n);
+        ck_assert_ptr_nonnull(f);
+        ck_assert_msg(len + n <= sizeof buf, "%u retries do not fit in one write", retries);
+        memcpy(buf + len, f, n);
+        len += n;
+        free(f);
+    }
+    frames_add_list(buf, sizeof buf, &len, 1, OUT_PREFIX, list_count);
+    frames_add_list(buf, sizeof buf, &len, 2, OUT_PREFIX, list_count);
+    wire_t cut;
+    ck_assert_int_eq(wire_open(&cut, srv.port), 0);
+    ck_assert_int_eq(wire_send_raw(&cut, buf, len, WIRE_TIMEOUT_MS), 0);
+
+    int frames = -1, first_error = -1;
+    int closed = wire_wait_closed(&cut, CLOSE_MS_MAX, &frames, &first_error);
+    fprintf(stderr, "badinput: past the output limit: %s, %d answers arrived\n",
+            closed == 0 ? "closed" : "still open", frames);
+    ck_assert_msg(closed == 0, "the connection is open %d ms after its answers passed "
+                               "--max-output-bytes", CLOSE_MS_MAX);
+    ck_assert_msg(frames == 0, "%d answers arrived (first error %d): queued answers must be "
+                               "dropped", frames, first_error);
+    ck_assert_msg(srv_file_contains(log_path, "over the limit: disconnected"),
+                  "evstored did not log the disconnect");
+    wire_close(&cut);
+
+    /* The retries wrote nothing; everyone else is served. */
+    envelope_t *st = wire_stats(&w);
+    ck_assert_answer(st, BODY(SERVER_STATS_OK));
+    ck_assert_uint_eq(st->server_stats_ok->head_position, OUT_STREAMS + 1);
+    frame_free(st);
     wire_close(&w);
     assert_server_serves();
 }
@@ -610,15 +823,8 @@ START_TEST(a_client_pipelining_large_reads_and_reading_them_is_served)
     /* 8 reads in one write, then every answer read as it comes. */
     uint8_t frames[8 * 64];
     size_t len = 0;
-    for (uint64_t c = 1; c <= 8; c++) {
-        Evstore__V1__ReadRequest q = EVSTORE__V1__READ_REQUEST__INIT;
-        q.stream = "$all";
-        envelope_t req = EVSTORE__V1__ENVELOPE__INIT;
-        req.correlation_id = 100 + c;
-        req.body_case = BODY(READ);
-        req.read = &q;
-        len += frame_encode(&req, frames + len);
-    }
+    for (uint64_t c = 1; c <= 8; c++)
+        frames_add_read(frames, sizeof frames, &len, 100 + c, "$all", 0);
     ck_assert_int_eq(wire_send_raw(&w, frames, len, WIRE_TIMEOUT_MS), 0);
     for (int i = 0; i < 8; i++) {
         envelope_t *env = NULL;
@@ -651,7 +857,8 @@ static Suite *badinput_suite(void)
     tcase_add_test(tc, appends_over_the_event_limits_are_too_large);
     tcase_add_test(tc, a_client_sending_a_byte_every_100_ms_does_not_delay_others);
     tcase_add_test(tc, connections_past_the_limit_are_refused_until_some_close);
-    tcase_add_test(tc, a_client_that_never_reads_is_cut_off_and_memory_stays_bounded);
+    tcase_add_test(tc, a_client_that_never_reads_is_paused_and_memory_stays_bounded);
+    tcase_add_test(tc, an_answer_past_the_output_limit_closes_the_connection_at_once);
     tcase_add_test(tc, a_client_pipelining_large_reads_and_reading_them_is_served);
     suite_add_tcase(s, tc);
     return s;
