@@ -8,10 +8,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The most a RecordedEvent's encoding adds to its variable bytes: the field
+ * tag and length of the event in its answer (1 + 5), position, version and
+ * timestamp (1 + 10 each), and the tag and length of stream, type, id,
+ * metadata and data (1 + 5 each). Tiny events are mostly this, so a budget
+ * of raw bytes alone lets an answer of many of them outgrow the frame. */
+#define EVENT_ENCODING_BYTES_MAX 66u
+
 void events_init(events_t *e, size_t bytes_max, const char *stream_prefix)
 {
     memset(e, 0, sizeof *e);
-    e->arena_max = bytes_max;
+    e->encoded_bytes_max = bytes_max;
     e->prefix = stream_prefix && stream_prefix[0] ? stream_prefix : NULL;
     e->prefix_len = e->prefix ? strlen(e->prefix) : 0;
 }
@@ -71,6 +78,8 @@ int events_add(events_t *e, const log_event_t *ev)
     size_t need = (size_t)ev->stream_len + 1 + ev->type_len + 1 + ev->metadata_len + ev->data_len + 16;
     if (events_reserve(e, need) != 0)
         return -ENOMEM;
+    e->encoded_bytes += (size_t)ev->stream_len + ev->type_len + 16 + ev->metadata_len +
+                        ev->data_len + EVENT_ENCODING_BYTES_MAX;
     Evstore__V1__RecordedEvent *r = &e->events[e->count++];
     evstore__v1__recorded_event__init(r);
     /* Offsets for now; turned into pointers once the arena stops moving. */
@@ -103,7 +112,12 @@ static int events_visit(void *ctx, const log_event_t *ev)
         return 0;
     if (events_add(e, ev) != 0)
         return (e->error = -ENOMEM), 1;
-    return e->arena_len >= e->arena_max;
+    return events_full(e);
+}
+
+bool events_full(const events_t *e)
+{
+    return e->encoded_bytes >= e->encoded_bytes_max;
 }
 
 int events_finish(events_t *e)

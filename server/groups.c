@@ -383,7 +383,7 @@ static uint64_t hash_name(const char *s, size_t n)
 static bool consumer_has_room(const consumer_t *c)
 {
     const server_t *srv = c->conn->srv;
-    return c->inflight < c->max_inflight && c->batch.arena_len < c->batch.arena_max &&
+    return c->inflight < c->max_inflight && !events_full(&c->batch) &&
            conn_queued_bytes(c->conn) < srv->cfg.output_bytes_max / 4;
 }
 

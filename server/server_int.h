@@ -146,7 +146,9 @@ void conn_stop_reading(conn_t *c);
 /* events.c: events read from the log, as RecordedEvents ready to send */
 typedef struct {
     uint8_t *arena;
-    size_t arena_len, arena_cap, arena_max; /* stop reading past arena_max bytes */
+    size_t arena_len, arena_cap;
+    size_t encoded_bytes;                   /* at most what the events take encoded */
+    size_t encoded_bytes_max;               /* stop reading past this */
     Evstore__V1__RecordedEvent *events;
     Evstore__V1__RecordedEvent **ptrs;      /* after events_finish() */
     size_t count, cap;
@@ -157,6 +159,8 @@ typedef struct {
 } events_t;
 
 void events_init(events_t *e, size_t bytes_max, const char *stream_prefix);
+/* True once the events kept would take bytes_max or more encoded. */
+bool events_full(const events_t *e);
 void events_free(events_t *e);
 /* The engine's filter for a protocol filter (NULL when it keeps everything). */
 const log_filter_t *events_filter(const Evstore__V1__EventFilter *f, log_filter_t *out);

@@ -396,6 +396,57 @@ START_TEST(backwards_reads_return_newest_first)
 }
 END_TEST
 
+#define TINY_EVENTS 4000u
+#define TINY_APPEND_EVENTS 500u
+#define TINY_FRAME_BYTES (64u * 1024)
+
+/* Events of a few bytes are mostly encoding (position, version, timestamp,
+ * id, field tags): a read must budget that too, or its answer outgrows the
+ * frame and is refused as TOO_LARGE. Each page is a ReadOk within the
+ * frame, and the pages together hold every event once, in order. */
+START_TEST(reads_of_many_tiny_events_fit_in_a_frame)
+{
+    teardown();
+    const char *flags[] = {"--max-frame-bytes", "64K", "--max-output-bytes", "128K",
+                           "--max-event-bytes", "8K", NULL};
+    ck_assert_int_eq(srv_start(&srv, flags, NULL), 0);
+    ck_assert_int_eq(wire_open(&w, srv.port), 0);
+    static wire_event_t e[TINY_APPEND_EVENTS];
+    for (uint32_t done = 0; done < TINY_EVENTS; done += TINY_APPEND_EVENTS) {
+        for (uint32_t k = 0; k < TINY_APPEND_EVENTS; k++) {
+            e[k] = (wire_event_t){.type = "t", .timestamp_ns = 1700000000000000000ll};
+            wire_id(e[k].id, 0x7171, done + k);
+        }
+        wire_stream_t s = {.stream = "a", .expected_version = WIRE_ANY, .events = e,
+                           .event_count = TINY_APPEND_EVENTS};
+        envelope_t *a = wire_append(&w, &s, 1);
+        ck_assert_answer(a, BODY(APPEND_OK));
+        frame_free(a);
+    }
+    const char *streams[] = {"a", "$all"};
+    for (int i = 0; i < 2; i++) {
+        uint64_t next = 0;
+        uint32_t pages = 0;
+        for (bool end = false; !end; pages++) {
+            ck_assert_uint_lt(pages, TINY_EVENTS);
+            envelope_t *r = wire_read(&w, &(wire_read_t){.stream = streams[i], .from = next});
+            ck_assert_msg(r && r->body_case == BODY(READ_OK), "read %s from %llu: %s", streams[i],
+                          (unsigned long long)next,
+                          r && r->body_case == BODY(ERROR) ? r->error->message : "no ReadOk");
+            ck_assert_uint_le(frame_size(r), TINY_FRAME_BYTES);
+            for (size_t k = 0; k < r->read_ok->n_events; k++)
+                ck_assert_uint_eq(r->read_ok->events[k]->position, next + k);
+            ck_assert_msg(r->read_ok->n_events > 0 || r->read_ok->end, "an empty page not at the end");
+            next += r->read_ok->n_events;
+            end = r->read_ok->end;
+            frame_free(r);
+        }
+        ck_assert_uint_eq(next, TINY_EVENTS);
+        ck_assert_uint_gt(pages, 2); /* the frame, not the read limit, cut the pages */
+    }
+}
+END_TEST
+
 START_TEST(read_of_a_missing_stream_answers_stream_not_found)
 {
     envelope_t *r = wire_read(&w, &(wire_read_t){.stream = "nobody-1"});
@@ -571,6 +622,7 @@ static Suite *roundtrip_suite(void)
     tcase_add_test(tc, all_read_returns_every_event_and_filters_by_type);
     tcase_add_test(tc, backwards_reads_return_newest_first);
     tcase_add_test(tc, read_of_a_missing_stream_answers_stream_not_found);
+    tcase_add_test(tc, reads_of_many_tiny_events_fit_in_a_frame);
     tcase_add_test(tc, stream_info_reports_the_last_version_and_existence);
     tcase_add_test(tc, list_streams_filters_by_prefix_and_pages_in_name_order);
     tcase_add_test(tc, server_stats_count_appends_events_and_streams);
