@@ -11,8 +11,9 @@
 /* The most a RecordedEvent's encoding adds to its variable bytes: the field
  * tag and length of the event in its answer (1 + 5), position, version and
  * timestamp (1 + 10 each), and the tag and length of stream, type, id,
- * metadata and data (1 + 5 each). Tiny events are mostly this, so a budget
- * of raw bytes alone lets an answer of many of them outgrow the frame. */
+ * metadata and data (1 + 5 each), counted beside the event's arena bytes.
+ * Tiny events are mostly this, so a budget of raw bytes alone lets an answer
+ * of many of them outgrow the frame. */
 #define EVENT_ENCODING_BYTES_MAX 66u
 
 void events_init(events_t *e, size_t bytes_max, const char *stream_prefix)
@@ -78,8 +79,7 @@ int events_add(events_t *e, const log_event_t *ev)
     size_t need = (size_t)ev->stream_len + 1 + ev->type_len + 1 + ev->metadata_len + ev->data_len + 16;
     if (events_reserve(e, need) != 0)
         return -ENOMEM;
-    e->encoded_bytes += (size_t)ev->stream_len + ev->type_len + 16 + ev->metadata_len +
-                        ev->data_len + EVENT_ENCODING_BYTES_MAX;
+    e->encoded_bytes += need + EVENT_ENCODING_BYTES_MAX;
     Evstore__V1__RecordedEvent *r = &e->events[e->count++];
     evstore__v1__recorded_event__init(r);
     /* Offsets for now; turned into pointers once the arena stops moving. */
