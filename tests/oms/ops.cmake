@@ -4,10 +4,4 @@
 oms_test(ops 300 httpc PkgConfig::OMS_JANSSON)
 target_compile_definitions(test_oms_ops PRIVATE
   OMS_OPS_DIR="${PROJECT_SOURCE_DIR}/ops" PROMETHEUS_PATH="/usr/bin/prometheus")
-# The programs it runs are built with it.
-foreach(p evstored oms-order oms-saga oms-payment oms-inventory oms-shipping oms-notification
-          oms-projections oms-demo)
-  if(TARGET ${p})
-    add_dependencies(test_oms_ops ${p})
-  endif()
-endforeach()
+oms_needs_whole_system(test_oms_ops)

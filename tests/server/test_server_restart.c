@@ -236,7 +236,6 @@ static void term_run(wire_t *w, term_round_t *t)
         ck_assert_msg(rc == 0, "append answer before SIGTERM: %s", strerror(-rc));
         ck_assert_int_eq(term_send(w, t), 0);
     }
-    ck_assert_uint_eq(t->sent - t->answered_before, TERM_WINDOW);
     ck_assert_int_eq(kill(srv.pid, SIGTERM), 0);
     int64_t deadline = wire_now_ms() + TERM_CLOSE_MS_MAX;
     int rc;
