@@ -275,7 +275,7 @@ static int encode_batch(log_t *log, const log_append_t *req, const resolved_t *r
     if (!dst)
         return -ENOMEM;
     uint8_t *body = dst + sizeof(batch_header_t);
-    int64_t now = (int64_t)now_ns();
+    int64_t now = (int64_t)util_real_ns();
     uint64_t position = log->head_position, off = 0;
     for (uint32_t i = 0; i < req->stream_count; i++) {
         const log_stream_append_t *sa = &req->streams[i];

@@ -1,8 +1,7 @@
-/* error.c -- names of error codes and durability modes, and clocks. */
+/* error.c -- names of error codes and durability modes. */
 #include "log_int.h"
 
 #include <string.h>
-#include <time.h>
 
 const char *log_strerror(int err)
 {
@@ -69,18 +68,4 @@ int log_durability_parse(const char *text, log_durability_t *mode, uint32_t *int
     if (interval_ms)
         *interval_ms = (uint32_t)ms;
     return 0;
-}
-
-uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }

@@ -125,7 +125,7 @@ int segment_roll(log_t *log)
     segment_header_t h = {.format_version = FORMAT_VERSION, .header_bytes = SEGMENT_HEADER_BYTES,
                           .first_position = log->head_position,
                           .segment_bytes = log->cfg.segment_bytes,
-                          .prev_checksum = log->head_checksum, .created_ns = (int64_t)now_ns(),
+                          .prev_checksum = log->head_checksum, .created_ns = (int64_t)util_real_ns(),
                           .torn_window_bytes = log_torn_window(log)};
     memcpy(h.magic, SEGMENT_MAGIC, 8);
     segment_header_seal(&h);
@@ -326,7 +326,7 @@ int log_open(const log_config_t *cfg, log_t **out, log_recovery_t *rec)
     }
     if (!cfg->read_only && (rc = idcache_reload(log)) != 0)
         goto err;
-    log->last_sync_ns = mono_ns();
+    log->last_sync_ns = util_mono_ns();
     rec->events = log->head_position;
     rec->streams = log->streams.streams;
     log->stats.segments = log->segment_count;

@@ -15,6 +15,7 @@
 #define EVSTORE_STORAGE_LOG_INT_H
 
 #include "log.h"
+#include "util.h"
 
 #include <assert.h>
 #include <pthread.h>
@@ -404,8 +405,6 @@ int segment_roll(log_t *log);
 int log_segment_for(const log_t *log, uint64_t position);
 /* Reads the event an index entry points at (verified). 0 or LOG_ECORRUPT. */
 int log_event_at(log_t *log, const index_entry_t *e, log_event_t *ev);
-uint64_t now_ns(void);
-uint64_t mono_ns(void);
 
 #endif
 

@@ -202,7 +202,7 @@ static int submit_wbuf(log_t *log, wbuf_t *b)
     }
     if (b->state == WBUF_FILLING) {
         b->state = WBUF_INFLIGHT;
-        b->start_ns = mono_ns();
+        b->start_ns = util_mono_ns();
         log->writes_inflight++;
         log->last_submitted = b->extents[b->extent_count - 1].segment;
     }
@@ -262,7 +262,7 @@ int writer_submit(log_t *log)
         return 0;
     bool interval_due = log->cfg.durability == LOG_DURABILITY_INTERVAL &&
                         log->synced_position < log->written_position &&
-                        mono_ns() - log->last_sync_ns >= (uint64_t)log->cfg.interval_ms * 1000000u;
+                        util_mono_ns() - log->last_sync_ns >= (uint64_t)log->cfg.interval_ms * 1000000u;
     if (interval_due || (log->closing && log->synced_position < log->written_position))
         return submit_lone_sync(log);
     return 0;
@@ -378,7 +378,7 @@ static int rollback(log_t *log, int error)
 static void finish_write(log_t *log)
 {
     wbuf_t *b = log->wq_head;
-    uint64_t latency = mono_ns() - b->start_ns;
+    uint64_t latency = util_mono_ns() - b->start_ns;
     log->stats.writes++;
     log->stats.bytes_written += b->len;
     log->stats.sync_ns_total += latency;
@@ -444,7 +444,7 @@ static int handle_cqe(log_t *log, const struct io_uring_cqe *cqe)
     int op = (int)(data & 3);
     if (op == OP_LONE_SYNC) {
         log->sync_inflight = false;
-        log->last_sync_ns = mono_ns();
+        log->last_sync_ns = util_mono_ns();
         if (cqe->res < 0)
             log->fatal = cqe->res; /* acknowledged writes may be lost: stop */
         else
@@ -463,7 +463,7 @@ static int handle_cqe(log_t *log, const struct io_uring_cqe *cqe)
             b->error = -EIO; /* no progress at all */
         x->done += (uint64_t)cqe->res;
     } else if (op == OP_SYNC) {
-        log->last_sync_ns = mono_ns();
+        log->last_sync_ns = util_mono_ns();
     }
     return b->sqes_pending == 0 ? wbuf_settle(log, b) : 0;
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "evstore.h"
+#include "util.h"
 
 enum {
     CLI_OK = 0,
@@ -62,8 +63,6 @@ int cmd_ping(const cli_global_t *g, int argc, char **argv);
 int cmd_tail(const cli_global_t *g, int argc, char **argv);
 int cmd_group(const cli_global_t *g, int argc, char **argv);
 
-/* Milliseconds of CLOCK_MONOTONIC. */
-int64_t cli_mono_ms(void);
 
 /* How long the next wait of a waiting loop may be: poll_ms, or less so that
  * silence_ms (-1: no limit) since last_ms is not exceeded. False once it is. */

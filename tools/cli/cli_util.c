@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 int cli_fail(const char *what, int err)
 {
@@ -94,19 +93,12 @@ int cli_parse_i64(const char *text, int64_t min, int64_t max, int64_t *out)
     return 0;
 }
 
-int64_t cli_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 bool cli_wait_ms(int64_t silence_ms, int64_t last_ms, int poll_ms, int *wait_ms)
 {
     *wait_ms = poll_ms;
     if (silence_ms < 0)
         return true;
-    int64_t rest = silence_ms - (cli_mono_ms() - last_ms);
+    int64_t rest = silence_ms - ((int64_t)util_mono_ms() - last_ms);
     if (rest <= 0)
         return false;
     if (rest < poll_ms)

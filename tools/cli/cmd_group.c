@@ -423,7 +423,7 @@ static int settle(evs_consumer_t *c, const consume_args_t *a, uint64_t position)
 
 static int consume_loop(evs_consumer_t *c, const consume_args_t *a)
 {
-    int64_t left = a->count, last_ms = cli_mono_ms();
+    int64_t left = a->count, last_ms = (int64_t)util_mono_ms();
     while (left != 0 && !cli_stop) {
         int wait_ms;
         if (!cli_wait_ms(a->silence_ms, last_ms, GROUP_POLL_MS, &wait_ms))
@@ -434,7 +434,7 @@ static int consume_loop(evs_consumer_t *c, const consume_args_t *a)
             continue;
         if (err)
             return cli_fail("group consume", err);
-        last_ms = cli_mono_ms();
+        last_ms = (int64_t)util_mono_ms();
         cli_event_print(&ev.event, a->json, ev.retry_count);
         fflush(stdout);
         err = settle(c, a, ev.event.position);
@@ -465,8 +465,8 @@ static int group_consume(const cli_global_t *g, int argc, char **argv)
     code = consume_loop(c, &a);
     evs_consumer_stats_t st;
     evs_consumer_stats(c, &st);
-    for (int64_t end = cli_mono_ms() + CONSUME_DRAIN_MS;
-         st.acks_done + st.ack_errors < st.acks_sent && cli_mono_ms() < end;) {
+    for (int64_t end = (int64_t)util_mono_ms() + CONSUME_DRAIN_MS;
+         st.acks_done + st.ack_errors < st.acks_sent && (int64_t)util_mono_ms() < end;) {
         evs_group_event_t ev; /* events now are not printed: they go back on close */
         (void)evs_consumer_next(c, 20, &ev);
         evs_consumer_stats(c, &st);

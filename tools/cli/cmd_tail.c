@@ -90,7 +90,7 @@ static int tail_args_parse(int argc, char **argv, tail_args_t *a)
 /* Prints items until the count, the silence limit, a signal or an error. */
 static int tail_loop(evs_sub_t *sub, const tail_args_t *a)
 {
-    int64_t left = a->count, last_ms = cli_mono_ms();
+    int64_t left = a->count, last_ms = (int64_t)util_mono_ms();
     while (left != 0 && !cli_stop) {
         int wait_ms;
         if (!cli_wait_ms(a->silence_ms, last_ms, TAIL_POLL_MS, &wait_ms))
@@ -101,7 +101,7 @@ static int tail_loop(evs_sub_t *sub, const tail_args_t *a)
             continue;
         if (err)
             return cli_fail("tail", err);
-        last_ms = cli_mono_ms();
+        last_ms = (int64_t)util_mono_ms();
         if (item.kind == EVS_SUB_CAUGHT_UP) {
             fprintf(stderr, "evstore tail: caught up (next %llu)\n",
                     (unsigned long long)item.next);
