@@ -351,7 +351,7 @@ int log_append(log_t *log, const log_append_t *req, log_append_cb cb, void *ctx,
         fail(failure, rc, 0, 0);
         return rc;
     }
-    resolved_t r[LOG_BATCH_STREAMS_MAX_DEFAULT];
+    resolved_t r[LOG_BATCH_STREAMS_LIMIT];
     uint32_t idempotent = 0;
     for (uint32_t i = 0; i < req->stream_count; i++) {
         memset(&r[i], 0, sizeof r[i]);

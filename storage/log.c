@@ -26,7 +26,7 @@ void log_config_default(log_config_t *cfg)
         .pending_bytes_max = LOG_PENDING_BYTES_MAX_DEFAULT,
         .event_bytes_max = LOG_EVENT_BYTES_MAX_DEFAULT,
         .batch_events_max = LOG_BATCH_EVENTS_MAX_DEFAULT,
-        .batch_streams_max = LOG_BATCH_STREAMS_MAX_DEFAULT,
+        .batch_streams_max = LOG_BATCH_STREAMS_LIMIT,
         .idempotency_scan_max = LOG_IDEMPOTENCY_SCAN_MAX_DEFAULT,
         .idempotency_window = LOG_IDEMPOTENCY_WINDOW_DEFAULT,
         .prepare_segments = true,
@@ -43,7 +43,7 @@ static int config_check(const log_config_t *c)
     if (c->write_bytes_max < 4096 || c->writes_inflight_max == 0 ||
         c->writes_inflight_max > LOG_WRITES_INFLIGHT_LIMIT)
         return LOG_EBAD_REQUEST;
-    if (c->batch_streams_max == 0 || c->batch_streams_max > LOG_BATCH_STREAMS_MAX_DEFAULT ||
+    if (c->batch_streams_max == 0 || c->batch_streams_max > LOG_BATCH_STREAMS_LIMIT ||
         c->batch_events_max == 0 || c->event_bytes_max == 0 || c->pending_bytes_max == 0)
         return LOG_EBAD_REQUEST;
     if (c->durability == LOG_DURABILITY_INTERVAL && c->interval_ms == 0)

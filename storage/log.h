@@ -69,7 +69,8 @@ typedef enum {
 #define LOG_PENDING_BYTES_MAX_DEFAULT (64u * 1024 * 1024)
 #define LOG_EVENT_BYTES_MAX_DEFAULT (1024u * 1024)
 #define LOG_BATCH_EVENTS_MAX_DEFAULT 10000u
-#define LOG_BATCH_STREAMS_MAX_DEFAULT 100u
+#define LOG_BATCH_STREAMS_LIMIT 100u /* hard: results carry one version per stream in
+                                        a fixed array; batch_streams_max defaults to it */
 #define LOG_IDEMPOTENCY_SCAN_MAX_DEFAULT 16u
 #define LOG_IDEMPOTENCY_WINDOW_DEFAULT (256u * 1024)
 #define LOG_INTERVAL_MS_DEFAULT 10u
@@ -187,7 +188,7 @@ typedef struct {
     bool idempotent;           /* a retry: nothing new was written */
     uint32_t failed_stream;    /* LOG_EWRONG_VERSION/LOG_EIDEMPOTENCY: which stream */
     int64_t actual_version;    /* LOG_EWRONG_VERSION: that stream's version */
-    int64_t last_versions[LOG_BATCH_STREAMS_MAX_DEFAULT]; /* per request stream, after the append */
+    int64_t last_versions[LOG_BATCH_STREAMS_LIMIT]; /* per request stream, after the append */
 } log_append_result_t;
 
 typedef void (*log_append_cb)(void *ctx, const log_append_result_t *res);
