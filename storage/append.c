@@ -398,31 +398,3 @@ int log_append(log_t *log, const log_append_t *req, log_append_cb cb, void *ctx,
     log->head_checksum = checksum;
     return 0;
 }
-
-struct wait_ctx {
-    bool done;
-    log_append_result_t *res;
-};
-
-static void wait_cb(void *ctx, const log_append_result_t *res)
-{
-    struct wait_ctx *w = ctx;
-    *w->res = *res;
-    w->done = true;
-}
-
-int log_append_wait(log_t *log, const log_append_t *req, log_append_result_t *res)
-{
-    struct wait_ctx w = {.res = res};
-    int rc = log_append(log, req, wait_cb, &w, res);
-    if (rc)
-        return rc;
-    while (!w.done) {
-        rc = log_poll(log, -1);
-        if (rc < 0 && !w.done) {
-            res->status = rc;
-            return rc;
-        }
-    }
-    return res->status;
-}

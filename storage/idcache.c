@@ -5,6 +5,7 @@
  * always confirmed against the log by the caller. */
 #include "log_int.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,4 +85,30 @@ void idcache_forget_from(idcache_t *c, uint64_t position)
     for (uint64_t i = 0; i <= c->mask; i++)
         if (c->slots[i].hash && c->slots[i].position >= position)
             c->slots[i].hash = 0;
+}
+
+/* ---- ids of accepted, unwritten events ---- */
+
+int idq_push(id_queue_t *q, uint64_t position, const uint8_t id[16])
+{
+    if (q->count == 0) {
+        q->start = 0;
+        q->base = position;
+    }
+    assert(q->base + q->count == position);
+    if (q->count == q->cap) {
+        uint64_t cap = q->cap ? q->cap * 2 : 1024;
+        uint8_t(*fresh)[16] = malloc(cap * 16);
+        if (!fresh)
+            return -ENOMEM;
+        for (uint64_t i = 0; i < q->count; i++)
+            memcpy(fresh[i], q->ids[(q->start + i) % q->cap], 16);
+        free(q->ids);
+        q->ids = fresh;
+        q->cap = cap;
+        q->start = 0;
+    }
+    memcpy(q->ids[(q->start + q->count) % q->cap], id, 16);
+    q->count++;
+    return 0;
 }

@@ -364,7 +364,7 @@ struct log_s {
     log_stats_t stats;
 };
 
-/* Remembers the id of the accepted event at position (the next one). */
+/* Remembers the id of the accepted event at position (the next one) (idcache.c). */
 int idq_push(id_queue_t *q, uint64_t position, const uint8_t id[16]);
 
 /* The position below which events are acknowledged and readable. */
@@ -374,6 +374,12 @@ static inline uint64_t log_visible_position(const log_t *log)
                                                         : log->written_position;
 }
 
+
+/* segments.c */
+/* Appends s to log->segments. */
+int segments_add(log_t *log, segment_t *s);
+/* Creates the next segment, starting at log->head_position. */
+int segment_roll(log_t *log);
 /* The torn_window_bytes this configuration writes into segment headers. */
 uint64_t log_torn_window(const log_t *log);
 
@@ -383,8 +389,6 @@ int log_recover(log_t *log, log_recovery_t *rec);
  * index; stops at the first batch that is not whole. Returns 0 and the offset
  * where the valid data ends in *end, or a negative error. */
 int log_scan_segment(log_t *log, uint32_t seg, uint64_t offset, uint64_t *end);
-/* Appends s to log->segments. */
-int segments_add(log_t *log, segment_t *s);
 
 /* writer.c */
 /* Queues an encoded batch region: returns where to encode need bytes for
@@ -398,8 +402,6 @@ void writer_seal(log_t *log, segment_t *s);
 int writer_submit(log_t *log);
 int writer_reap(log_t *log, int timeout_ms);
 void writer_free(log_t *log);
-/* Creates the next segment, starting at log->head_position. */
-int segment_roll(log_t *log);
 
 /* segment lookup by position (read.c) */
 int log_segment_for(const log_t *log, uint64_t position);
