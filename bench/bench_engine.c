@@ -39,7 +39,7 @@ int bench_slot_send(bench_slot_t *s)
     }
     atomic_store(&s->busy, true);
     atomic_fetch_add(&s->conn->inflight, 1);
-    s->sent_ns = bench_now_ns();
+    s->sent_ns = util_mono_ns();
     int rc = r->sys->drv->append_send(s->conn, s);
     if (rc) {
         atomic_fetch_sub(&s->conn->inflight, 1);
@@ -55,7 +55,7 @@ void bench_append_done(bench_slot_t *s, int status, int64_t last_version)
 {
     bench_conn_t *c = s->conn;
     bench_run_t *r = c->run;
-    uint64_t now = bench_now_ns();
+    uint64_t now = util_mono_ns();
     if (status == 0) {
         hist_add(&c->hist, now - s->sent_ns);
         c->appends_ok++;
@@ -76,7 +76,7 @@ void bench_append_done(bench_slot_t *s, int status, int64_t last_version)
 /* Waits for completions on c until at most until_ns (and BENCH_POLL_MS_MAX). */
 static void conn_wait(bench_conn_t *c, uint64_t until_ns)
 {
-    uint64_t now = bench_now_ns();
+    uint64_t now = util_mono_ns();
     uint64_t ns = until_ns > now ? until_ns - now : 0;
     if (ns > (uint64_t)BENCH_POLL_MS_MAX * 1000000u)
         ns = (uint64_t)BENCH_POLL_MS_MAX * 1000000u;
@@ -113,8 +113,8 @@ static void *conn_main(void *arg)
             if (bench_slot_send(&c->slots[k]) != 0)
                 break;
     }
-    for (uint64_t now = bench_now_ns(); now < r->end_ns && !atomic_load(&r->stop);
-         now = bench_now_ns()) {
+    for (uint64_t now = util_mono_ns(); now < r->end_ns && !atomic_load(&r->stop);
+         now = util_mono_ns()) {
         if (gap && now >= next) {
             bench_slot_t *s = conn_free_slot(c, &next_slot);
             if (s)
@@ -126,8 +126,8 @@ static void *conn_main(void *arg)
         }
         conn_wait(c, gap ? (next < r->end_ns ? next : r->end_ns) : r->end_ns);
     }
-    uint64_t deadline = bench_now_ns() + (uint64_t)(BENCH_DRAIN_SECONDS_MAX * 1e9);
-    while (atomic_load(&c->inflight) > 0 && bench_now_ns() < deadline)
+    uint64_t deadline = util_mono_ns() + (uint64_t)(BENCH_DRAIN_SECONDS_MAX * 1e9);
+    while (atomic_load(&c->inflight) > 0 && util_mono_ns() < deadline)
         conn_wait(c, deadline);
     return NULL;
 }
@@ -245,7 +245,7 @@ int bench_append_run(bench_sys_t *sys, const bench_load_t *load, bench_result_t 
     bench_srv_sample_t s0, s1;
     if (rc == 0) {
         sample(sys, &s0);
-        r->start_ns = bench_now_ns();
+        r->start_ns = util_mono_ns();
         r->end_ns = r->start_ns + (uint64_t)(load->seconds * 1e9);
         for (uint32_t i = 0; i < load->connections && rc == 0; i++) {
             rc = -pthread_create(&r->conns[i].thread, NULL, conn_main, &r->conns[i]);
@@ -256,7 +256,7 @@ int bench_append_run(bench_sys_t *sys, const bench_load_t *load, bench_result_t 
         for (uint32_t i = 0; i < load->connections; i++)
             if (r->conns[i].thread_started)
                 pthread_join(r->conns[i].thread, NULL);
-        res->seconds = (double)(bench_now_ns() - r->start_ns) / 1e9;
+        res->seconds = (double)(util_mono_ns() - r->start_ns) / 1e9;
         sample(sys, &s1);
         hist_t all = {0};
         for (uint32_t i = 0; i < load->connections; i++) {
@@ -284,13 +284,13 @@ int bench_append_run(bench_sys_t *sys, const bench_load_t *load, bench_result_t 
 /* Appends `appends` batches of the run's events to slot s and waits for each. */
 static int prepare_stream(bench_slot_t *s, uint32_t appends)
 {
-    uint64_t deadline = bench_now_ns() + (uint64_t)(BENCH_DRAIN_SECONDS_MAX * 1e9);
+    uint64_t deadline = util_mono_ns() + (uint64_t)(BENCH_DRAIN_SECONDS_MAX * 1e9);
     for (uint32_t i = 0; i < appends; i++) {
         uint64_t errors = s->conn->errors;
         int rc = bench_slot_send(s);
         if (rc)
             return rc;
-        while (atomic_load(&s->busy) && bench_now_ns() < deadline)
+        while (atomic_load(&s->busy) && util_mono_ns() < deadline)
             conn_wait(s->conn, deadline);
         if (atomic_load(&s->busy))
             return -ETIMEDOUT;
@@ -322,11 +322,11 @@ int bench_read_stream_run(bench_sys_t *sys, const bench_load_t *load, uint32_t s
         hist_t h = {0};
         bench_srv_sample_t s0, s1;
         sample(sys, &s0);
-        uint64_t start = bench_now_ns(), end = start + (uint64_t)(load->seconds * 1e9), bytes = 0;
-        while (rc == 0 && bench_now_ns() < end) {
-            uint64_t n = 0, b = 0, t0 = bench_now_ns();
+        uint64_t start = util_mono_ns(), end = start + (uint64_t)(load->seconds * 1e9), bytes = 0;
+        while (rc == 0 && util_mono_ns() < end) {
+            uint64_t n = 0, b = 0, t0 = util_mono_ns();
             rc = sys->drv->read_stream(c, c->slots[0].stream, &n, &b);
-            hist_add(&h, bench_now_ns() - t0);
+            hist_add(&h, util_mono_ns() - t0);
             if (rc == 0 && n < stream_events) {
                 fprintf(stderr, "evstore-bench: %s: read %" PRIu64 " of %u events\n", sys->label, n,
                         stream_events);
@@ -336,7 +336,7 @@ int bench_read_stream_run(bench_sys_t *sys, const bench_load_t *load, uint32_t s
             res->ops++;
             bytes += b;
         }
-        res->seconds = (double)(bench_now_ns() - start) / 1e9;
+        res->seconds = (double)(util_mono_ns() - start) / 1e9;
         sample(sys, &s1);
         res->events_per_s = (double)res->events / res->seconds;
         res->ops_per_s = (double)res->ops / res->seconds;
@@ -363,10 +363,10 @@ int bench_read_all_run(bench_sys_t *sys, const bench_load_t *load, bench_result_
     if (rc == 0) {
         bench_srv_sample_t s0, s1;
         sample(sys, &s0);
-        uint64_t start = bench_now_ns(), bytes = 0;
+        uint64_t start = util_mono_ns(), bytes = 0;
         rc = sys->drv->read_all(&r->conns[0], start + (uint64_t)(load->seconds * 1e9), &res->events,
                                 &bytes);
-        res->seconds = (double)(bench_now_ns() - start) / 1e9;
+        res->seconds = (double)(util_mono_ns() - start) / 1e9;
         sample(sys, &s1);
         res->ops = 1;
         res->events_per_s = (double)res->events / res->seconds;

@@ -55,19 +55,19 @@ static int measure_sync_latency(const char *dir, double seconds, bench_limits_t 
         return -ENOMEM;
     }
     size_t n = 0;
-    uint64_t off = 0, start = bench_now_ns(), end = start + (uint64_t)(seconds * 1e9);
+    uint64_t off = 0, start = util_mono_ns(), end = start + (uint64_t)(seconds * 1e9);
     int rc = 0;
-    while (n < LIMITS_SAMPLES_MAX && bench_now_ns() < end) {
-        uint64_t t0 = bench_now_ns();
+    while (n < LIMITS_SAMPLES_MAX && util_mono_ns() < end) {
+        uint64_t t0 = util_mono_ns();
         if (pwrite(fd, bench_payload(LIMITS_SYNC_WRITE_BYTES), LIMITS_SYNC_WRITE_BYTES,
                    (off_t)off) != LIMITS_SYNC_WRITE_BYTES || fdatasync(fd) != 0) {
             rc = -EIO;
             break;
         }
-        lat[n++] = bench_now_ns() - t0;
+        lat[n++] = util_mono_ns() - t0;
         off = (off + LIMITS_SYNC_WRITE_BYTES) % LIMITS_SYNC_FILE_BYTES;
     }
-    double secs = (double)(bench_now_ns() - start) / 1e9;
+    double secs = (double)(util_mono_ns() - start) / 1e9;
     out->fdatasyncs_per_s = (double)n / secs;
     out->fdatasync_p50_us = (double)sample_quantile(lat, n, 0.5) / 1e3;
     out->fdatasync_p99_us = (double)sample_quantile(lat, n, 0.99) / 1e3;
@@ -83,9 +83,9 @@ static int measure_synced_bandwidth(const char *dir, double seconds, bench_limit
     int fd = prewritten_file(path, LIMITS_BW_FILE_BYTES);
     if (fd < 0)
         return fd;
-    uint64_t bytes = 0, off = 0, start = bench_now_ns(), end = start + (uint64_t)(seconds * 1e9);
+    uint64_t bytes = 0, off = 0, start = util_mono_ns(), end = start + (uint64_t)(seconds * 1e9);
     int rc = 0;
-    while (bench_now_ns() < end) {
+    while (util_mono_ns() < end) {
         if (pwrite(fd, bench_payload(LIMITS_BW_CHUNK_BYTES), LIMITS_BW_CHUNK_BYTES, (off_t)off) !=
                 LIMITS_BW_CHUNK_BYTES || fdatasync(fd) != 0) {
             rc = -EIO;
@@ -94,7 +94,7 @@ static int measure_synced_bandwidth(const char *dir, double seconds, bench_limit
         bytes += LIMITS_BW_CHUNK_BYTES;
         off = (off + LIMITS_BW_CHUNK_BYTES) % LIMITS_BW_FILE_BYTES;
     }
-    out->synced_write_mb_s = (double)bytes / ((double)(bench_now_ns() - start) / 1e9) / 1e6;
+    out->synced_write_mb_s = (double)bytes / ((double)(util_mono_ns() - start) / 1e9) / 1e6;
     close(fd);
     return rc;
 }
@@ -142,13 +142,13 @@ static int measure_loopback(double seconds, bench_limits_t *out)
         return -EIO;
     }
     const void *buf = bench_payload(LIMITS_TCP_WRITE_BYTES);
-    uint64_t start = bench_now_ns(), end = start + (uint64_t)(seconds * 1e9);
-    while (bench_now_ns() < end)
+    uint64_t start = util_mono_ns(), end = start + (uint64_t)(seconds * 1e9);
+    while (util_mono_ns() < end)
         if (write(w, buf, LIMITS_TCP_WRITE_BYTES) <= 0)
             break;
     shutdown(w, SHUT_WR);
     pthread_join(th, NULL);
-    out->loopback_gb_s = (double)r.bytes / ((double)(bench_now_ns() - start) / 1e9) / 1e9;
+    out->loopback_gb_s = (double)r.bytes / ((double)(util_mono_ns() - start) / 1e9) / 1e9;
     close(w);
     close(r.fd);
     return 0;

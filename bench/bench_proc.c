@@ -1,7 +1,7 @@
 /* bench_proc.c -- child processes, ports, temp dirs, CPU time (see bench_proc.h). */
 #define _GNU_SOURCE
 #include "bench_proc.h"
-#include "bench_util.h"
+#include "util.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -9,166 +9,59 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
-#include <poll.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#define PROC_POLL_MS 20
+#define BENCH_PORT_POLL_MS 20 /* bench_wait_port tries to connect this often */
 
-bool proc_user_ids(const char *user, uid_t *uid, gid_t *gid)
+pid_t bench_spawn(char *const argv[], int *out_fd, const char *log_path, const char *run_as)
 {
-    struct passwd pw, *res = NULL;
-    char buf[4096];
-    if (getpwnam_r(user, &pw, buf, sizeof buf, &res) != 0 || !res)
-        return false;
-    *uid = pw.pw_uid;
-    *gid = pw.pw_gid;
-    return true;
-}
-
-/* In the child: become run_as (when root) and route output. Never returns
- * on failure paths other than _exit. */
-static void child_setup(int out_w, const char *log_path, const char *run_as)
-{
-    int log = open(log_path ? log_path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (log >= 0) {
-        dup2(log, 2);
-        dup2(out_w >= 0 ? out_w : log, 1);
-        close(log);
-    }
-    if (out_w >= 0)
-        close(out_w);
-    int devnull = open("/dev/null", O_RDONLY);
-    if (devnull >= 0) {
-        dup2(devnull, 0);
-        close(devnull);
-    }
-    setpgid(0, 0); /* its own group: a stray terminal signal does not hit it twice */
-    prctl(PR_SET_PDEATHSIG, SIGTERM); /* a harness that dies takes its servers with it */
-    if (run_as && geteuid() == 0) {
-        uid_t uid;
-        gid_t gid;
-        if (!proc_user_ids(run_as, &uid, &gid) || setgid(gid) != 0 || setuid(uid) != 0) {
-            fprintf(stderr, "cannot become user %s\n", run_as);
-            _exit(126);
-        }
-    }
-}
-
-pid_t proc_spawn(char *const argv[], int *out_fd, const char *log_path, const char *run_as)
-{
-    int p[2] = {-1, -1};
-    if (out_fd && pipe2(p, O_CLOEXEC) != 0)
-        return -errno;
-    pid_t pid = fork();
-    if (pid < 0) {
-        int err = -errno;
-        if (out_fd) {
-            close(p[0]);
-            close(p[1]);
-        }
-        return err;
-    }
-    if (pid == 0) {
-        if (out_fd)
-            close(p[0]);
-        child_setup(out_fd ? p[1] : -1, log_path, run_as);
-        execvp(argv[0], argv);
-        fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    if (out_fd) {
-        close(p[1]);
-        *out_fd = p[0];
-    }
+    proc_io_t log = log_path ? (proc_io_t){PROC_IO_APPEND, .path = log_path}
+                             : (proc_io_t){PROC_IO_NULL};
+    proc_spec_t spec = {
+        .argv = (const char *const *)argv,
+        .in = {PROC_IO_NULL},
+        .out = out_fd ? (proc_io_t){PROC_IO_PIPE} : log,
+        .err = log,
+        .path_search = true,
+        .own_group = true,       /* a stray terminal signal does not hit it twice */
+        .death_signal = SIGTERM, /* a harness that dies takes its servers with it */
+        .run_as = run_as,
+    };
+    pid_t pid = proc_start(&spec, out_fd);
+    if (pid < 0)
+        fprintf(stderr, "evstore-bench: cannot run %s: %s\n", argv[0], strerror((int)-pid));
     return pid;
 }
 
-int proc_read_line(int fd, char *buf, size_t size, double timeout_s)
+int bench_run(char *const argv[], const char *log_path, const char *run_as, double timeout_s)
 {
-    uint64_t deadline = bench_now_ns() + (uint64_t)(timeout_s * 1e9);
-    size_t len = 0;
-    while (len + 1 < size) {
-        uint64_t now = bench_now_ns();
-        if (now >= deadline)
-            return -ETIMEDOUT;
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        int ms = (int)((deadline - now) / 1000000u) + 1;
-        int n = poll(&pfd, 1, ms);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            continue;
-        char ch;
-        ssize_t r = read(fd, &ch, 1);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -EIO;
-        if (ch == '\n')
-            break;
-        buf[len++] = ch;
-    }
-    buf[len] = '\0';
-    return 0;
-}
-
-/* Waits for pid to exit, at most timeout_s; returns its status or -ETIMEDOUT. */
-static int wait_exit(pid_t pid, double timeout_s)
-{
-    uint64_t deadline = bench_now_ns() + (uint64_t)(timeout_s * 1e9);
-    for (;;) {
-        int st;
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid)
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-        if (r < 0 && errno != EINTR)
-            return -ECHILD;
-        if (bench_now_ns() >= deadline)
-            return -ETIMEDOUT;
-        usleep(PROC_POLL_MS * 1000);
-    }
-}
-
-int proc_run(char *const argv[], const char *log_path, const char *run_as, double timeout_s)
-{
-    pid_t pid = proc_spawn(argv, NULL, log_path, run_as);
+    pid_t pid = bench_spawn(argv, NULL, log_path, run_as);
     if (pid < 0)
         return pid;
-    int rc = wait_exit(pid, timeout_s);
-    if (rc == -ETIMEDOUT) {
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-    }
-    return rc;
+    int status = 0;
+    int rc = proc_wait(pid, (int)(timeout_s * 1000), &status);
+    if (rc == -ETIMEDOUT)
+        proc_end(pid, SIGKILL, PROC_REAP_MS_LIMIT, argv[0]);
+    return rc ? rc : proc_exit_code(status);
 }
 
-void proc_stop(pid_t pid)
+void bench_stop(pid_t pid)
 {
-    if (pid <= 0)
-        return;
-    kill(pid, SIGTERM);
-    if (wait_exit(pid, PROC_STOP_SECONDS_MAX) == -ETIMEDOUT) {
-        fprintf(stderr, "evstore-bench: pid %d ignored SIGTERM for %.0f s: killing it\n", (int)pid,
-                PROC_STOP_SECONDS_MAX);
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-    }
+    if (pid > 0)
+        proc_end(pid, SIGTERM, BENCH_STOP_MS_MAX, "evstore-bench: a server");
 }
 
-bool proc_alive(pid_t pid)
+bool bench_alive(pid_t pid)
 {
     char path[64], buf[512];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    if (proc_read_file_line(path, buf, sizeof buf) != 0)
+    if (bench_read_file_line(path, buf, sizeof buf) != 0)
         return false;
     char *p = strrchr(buf, ')');
     return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
@@ -179,7 +72,7 @@ static bool stat_ticks(pid_t pid, unsigned long long *ticks, pid_t *ppid)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    if (proc_read_file_line(path, buf, sizeof buf) != 0)
+    if (bench_read_file_line(path, buf, sizeof buf) != 0)
         return false;
     char *p = strrchr(buf, ')');
     int pp = 0;
@@ -194,7 +87,7 @@ static bool stat_ticks(pid_t pid, unsigned long long *ticks, pid_t *ppid)
     return true;
 }
 
-double proc_tree_cpu_seconds(pid_t pid)
+double bench_tree_cpu_seconds(pid_t pid)
 {
     unsigned long long total = 0, t;
     pid_t pp;
@@ -212,7 +105,7 @@ double proc_tree_cpu_seconds(pid_t pid)
     return (double)total / (double)sysconf(_SC_CLK_TCK);
 }
 
-uint16_t proc_free_port(void)
+uint16_t bench_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -227,12 +120,12 @@ uint16_t proc_free_port(void)
     return port;
 }
 
-int proc_wait_port(uint16_t port, pid_t pid, double timeout_s)
+int bench_wait_port(uint16_t port, pid_t pid, double timeout_s)
 {
-    uint64_t deadline = bench_now_ns() + (uint64_t)(timeout_s * 1e9);
+    uint64_t deadline = util_mono_ns() + (uint64_t)(timeout_s * 1e9);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    while (bench_now_ns() < deadline) {
+    while (util_mono_ns() < deadline) {
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
             return -errno;
@@ -240,14 +133,14 @@ int proc_wait_port(uint16_t port, pid_t pid, double timeout_s)
         close(fd);
         if (ok)
             return 0;
-        if (pid > 0 && !proc_alive(pid))
+        if (pid > 0 && !bench_alive(pid))
             return -ECHILD;
-        usleep(PROC_POLL_MS * 1000);
+        util_sleep_ms(BENCH_PORT_POLL_MS);
     }
     return -ETIMEDOUT;
 }
 
-int proc_mkdtemp(const char *root, const char *prefix, char *out, size_t size)
+int bench_mkdtemp(const char *root, const char *prefix, char *out, size_t size)
 {
     if (mkdir(root, 0755) != 0 && errno != EEXIST)
         return -errno;
@@ -268,13 +161,13 @@ static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW 
     return 0;
 }
 
-void proc_rmtree(const char *dir)
+void bench_rmtree(const char *dir)
 {
     if (dir && dir[0] && strcmp(dir, "/") != 0)
         nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-int proc_read_file_line(const char *path, char *buf, size_t size)
+int bench_read_file_line(const char *path, char *buf, size_t size)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)

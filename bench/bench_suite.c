@@ -22,6 +22,8 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,7 +151,7 @@ static void suite_system(const suite_opts_t *o, const bench_driver_t *drv, const
     }
     printf("\n== %s: starting\n", sys.label);
     fflush(stdout);
-    uint64_t t0 = bench_now_ns();
+    uint64_t t0 = util_mono_ns();
     int rc = drv->start(&sys);
     if (rc) {
         char why[160];
@@ -160,7 +162,7 @@ static void suite_system(const suite_opts_t *o, const bench_driver_t *drv, const
         drv->stop(&sys);
         return;
     }
-    printf("== %s: started in %.1f s: %s\n", sys.label, (double)(bench_now_ns() - t0) / 1e9,
+    printf("== %s: started in %.1f s: %s\n", sys.label, (double)(util_mono_ns() - t0) / 1e9,
            sys.note);
     system_record(&sys, NULL);
     for (size_t i = 0; i < npts && results_n < SUITE_RESULTS_MAX; i++) {
@@ -211,81 +213,134 @@ static const suite_result_t *find(const char *system, const char *series, uint32
     return NULL;
 }
 
-static void json_num(FILE *f, const char *key, double v, bool comma)
+/* A JSON string of s. Jansson refuses text that is not valid UTF-8 (a
+ * skip reason may quote a peer's output): then every byte of s above ASCII
+ * becomes '?'. NULL only on ENOMEM. */
+static json_t *json_text(const char *s)
 {
-    if (v < 0)
-        fprintf(f, "\"%s\": null%s", key, comma ? ", " : "");
-    else
-        fprintf(f, "\"%s\": %.6g%s", key, v, comma ? ", " : "");
+    json_t *j = json_string(s);
+    if (j)
+        return j;
+    char *ascii = strdup(s);
+    if (!ascii)
+        return NULL;
+    for (char *p = ascii; *p; p++)
+        if ((unsigned char)*p >= 0x80)
+            *p = '?';
+    j = json_string(ascii);
+    free(ascii);
+    return j;
 }
 
-static void json_str(FILE *f, const char *key, const char *v, bool comma)
+/* A measured figure, or null for one not measured (BENCH_NA) or not finite. */
+static json_t *json_figure(double v)
 {
-    fprintf(f, "\"%s\": \"", key);
-    for (const char *p = v; *p; p++)
-        fprintf(f, *p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
-    fprintf(f, "\"%s", comma ? ", " : "");
+    return v >= 0 && isfinite(v) ? json_real(v) : json_null();
 }
 
-static void report_json(FILE *f, const char *date, const suite_opts_t *o)
+static json_t *json_limits(void)
+{
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "dir", json_text(limits->dir),
+                     "fdatasync_p50_us", json_figure(limits->fdatasync_p50_us),
+                     "fdatasync_p99_us", json_figure(limits->fdatasync_p99_us),
+                     "fdatasyncs_per_s", json_figure(limits->fdatasyncs_per_s),
+                     "synced_write_mb_per_s", json_figure(limits->synced_write_mb_s),
+                     "loopback_tcp_gb_per_s", json_figure(limits->loopback_gb_s));
+}
+
+static json_t *json_system(const suite_system_t *s)
+{
+    return json_pack("{s:o, s:o, s:b, s:b, s:o, s:o}", "system", json_text(s->label),
+                     "durability", json_text(s->durability), "syncs_each_ack", s->syncs_each_ack,
+                     "skipped", s->skipped, "skip_reason", json_text(s->skip_reason), "note",
+                     json_text(s->note));
+}
+
+static json_t *json_run(const suite_result_t *res)
+{
+    const bench_result_t *r = &res->r;
+    const struct {
+        const char *key;
+        double v;
+    } figures[] = {{"events_per_s", r->events_per_s},
+                   {"mb_per_s", r->mb_per_s},
+                   {"ops_per_s", r->ops_per_s},
+                   {"latency_p50_us", r->lat_us[0]},
+                   {"latency_p90_us", r->lat_us[1]},
+                   {"latency_p99_us", r->lat_us[2]},
+                   {"latency_p999_us", r->lat_us[3]},
+                   {"latency_max_us", r->lat_us[4]},
+                   {"server_cpu_s", r->cpu_s},
+                   {"fdatasyncs_per_s", r->fdatasyncs_per_s},
+                   {"events_per_fdatasync", r->events_per_sync},
+                   {"log_write_mb_per_s", r->disk_mb_per_s}};
+    json_t *run = json_pack(
+        "{s:o, s:o, s:o, s:o, s:b, s:I, s:I, s:I, s:I, s:o, s:o, s:I, s:I, s:I}", "system",
+        json_text(r->system), "series", json_text(res->series), "scenario",
+        json_text(r->scenario), "durability", json_text(r->durability), "syncs_each_ack",
+        r->syncs_each_ack, "connections", (json_int_t)r->load.connections, "inflight",
+        (json_int_t)r->load.inflight, "events_per_append", (json_int_t)r->load.events,
+        "event_bytes", (json_int_t)r->load.event_bytes, "rate",
+        json_figure(r->load.rate > 0 ? r->load.rate : BENCH_NA), "seconds",
+        json_figure(r->seconds), "events", (json_int_t)r->events, "ops", (json_int_t)r->ops,
+        "errors", (json_int_t)r->errors);
+    int rc = run ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < sizeof figures / sizeof figures[0]; i++)
+        rc = json_object_set_new(run, figures[i].key, json_figure(figures[i].v));
+    if (rc == 0)
+        rc = json_object_set_new(run, "repeats", json_integer(r->repeat_of));
+    if (rc != 0) {
+        json_decref(run);
+        return NULL;
+    }
+    return run;
+}
+
+static json_t *json_systems(void)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < systems_n; i++) {
+        if (json_array_append_new(a, json_system(&systems[i])) != 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    }
+    return a;
+}
+
+static json_t *json_runs(void)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < results_n; i++) {
+        if (json_array_append_new(a, json_run(&results[i])) != 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    }
+    return a;
+}
+
+/* The whole results document, or NULL on ENOMEM. */
+static json_t *json_report(const char *date, const suite_opts_t *o)
 {
     struct utsname u;
     uname(&u);
-    fprintf(f, "{\n  ");
-    json_str(f, "date", date, true);
-    json_str(f, "mode", o->full ? "full" : "quick", true);
-    fprintf(f, "\"repeat\": %d,\n  \"machine\": {", o->repeat);
-    json_str(f, "kernel", u.release, true);
-    fprintf(f, "\"cores\": %ld},\n  \"limits\": {", sysconf(_SC_NPROCESSORS_ONLN));
-    json_str(f, "dir", limits->dir, true);
-    json_num(f, "fdatasync_p50_us", limits->fdatasync_p50_us, true);
-    json_num(f, "fdatasync_p99_us", limits->fdatasync_p99_us, true);
-    json_num(f, "fdatasyncs_per_s", limits->fdatasyncs_per_s, true);
-    json_num(f, "synced_write_mb_per_s", limits->synced_write_mb_s, true);
-    json_num(f, "loopback_tcp_gb_per_s", limits->loopback_gb_s, false);
-    fprintf(f, "},\n  \"systems\": [\n");
-    for (size_t i = 0; i < systems_n; i++) {
-        const suite_system_t *s = &systems[i];
-        fprintf(f, "    {");
-        json_str(f, "system", s->label, true);
-        json_str(f, "durability", s->durability, true);
-        fprintf(f, "\"syncs_each_ack\": %s, \"skipped\": %s, ", s->syncs_each_ack ? "true" : "false",
-                s->skipped ? "true" : "false");
-        json_str(f, "skip_reason", s->skip_reason, true);
-        json_str(f, "note", s->note, false);
-        fprintf(f, "}%s\n", i + 1 < systems_n ? "," : "");
-    }
-    fprintf(f, "  ],\n  \"runs\": [\n");
-    for (size_t i = 0; i < results_n; i++) {
-        const bench_result_t *r = &results[i].r;
-        fprintf(f, "    {");
-        json_str(f, "system", r->system, true);
-        json_str(f, "series", results[i].series, true);
-        json_str(f, "scenario", r->scenario, true);
-        json_str(f, "durability", r->durability, true);
-        fprintf(f, "\"syncs_each_ack\": %s, \"connections\": %u, \"inflight\": %u, "
-                   "\"events_per_append\": %u, \"event_bytes\": %u, ",
-                r->syncs_each_ack ? "true" : "false", r->load.connections, r->load.inflight,
-                r->load.events, r->load.event_bytes);
-        json_num(f, "rate", r->load.rate > 0 ? r->load.rate : BENCH_NA, true);
-        json_num(f, "seconds", r->seconds, true);
-        fprintf(f, "\"events\": %" PRIu64 ", \"ops\": %" PRIu64 ", \"errors\": %" PRIu64 ", ",
-                r->events, r->ops, r->errors);
-        json_num(f, "events_per_s", r->events_per_s, true);
-        json_num(f, "mb_per_s", r->mb_per_s, true);
-        json_num(f, "ops_per_s", r->ops_per_s, true);
-        json_num(f, "latency_p50_us", r->lat_us[0], true);
-        json_num(f, "latency_p90_us", r->lat_us[1], true);
-        json_num(f, "latency_p99_us", r->lat_us[2], true);
-        json_num(f, "latency_p999_us", r->lat_us[3], true);
-        json_num(f, "latency_max_us", r->lat_us[4], true);
-        json_num(f, "server_cpu_s", r->cpu_s, true);
-        json_num(f, "fdatasyncs_per_s", r->fdatasyncs_per_s, true);
-        json_num(f, "events_per_fdatasync", r->events_per_sync, true);
-        json_num(f, "log_write_mb_per_s", r->disk_mb_per_s, true);
-        fprintf(f, "\"repeats\": %d}%s\n", r->repeat_of, i + 1 < results_n ? "," : "");
-    }
-    fprintf(f, "  ]\n}\n");
+    return json_pack("{s:o, s:s, s:i, s:{s:o, s:I}, s:o, s:o, s:o}", "date", json_text(date),
+                     "mode", o->full ? "full" : "quick", "repeat", o->repeat, "machine",
+                     "kernel", json_text(u.release), "cores",
+                     (json_int_t)sysconf(_SC_NPROCESSORS_ONLN), "limits", json_limits(),
+                     "systems", json_systems(), "runs", json_runs());
+}
+
+/* Writes the results as JSON (figures to 6 significant digits, as the
+ * Markdown shows them) to f. */
+static void report_json(FILE *f, const char *date, const suite_opts_t *o)
+{
+    json_t *doc = json_report(date, o);
+    if (!doc || json_dumpf(doc, f, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) != 0 ||
+        fputc('\n', f) == EOF)
+        fprintf(stderr, "evstore-bench: the results JSON could not be written\n");
+    json_decref(doc);
 }
 
 static void fmt_num(char *buf, size_t size, double v, const char *fmt)
@@ -506,7 +561,7 @@ static void report_chart(const char *png, const char *tmp_dir)
     char *argv[] = {"gnuplot", gp, NULL};
     char log[720];
     snprintf(log, sizeof log, "%s/gnuplot.log", tmp_dir);
-    int rc = proc_run(argv, log, NULL, SUITE_GNUPLOT_SECONDS_MAX);
+    int rc = bench_run(argv, log, NULL, SUITE_GNUPLOT_SECONDS_MAX);
     if (rc != 0)
         printf("evstore-bench: no chart: gnuplot failed or is missing (%d; apt-get install "
                "gnuplot-nox)\n", rc);
@@ -552,9 +607,9 @@ static int write_reports(const suite_opts_t *o)
     printf("\n");
     report_markdown(stdout, date, o);
     snprintf(png, sizeof png, "%s/%s.png", o->out_dir, date);
-    if (proc_mkdtemp(o->tmp_root, "chart", tmp, sizeof tmp) == 0) {
+    if (bench_mkdtemp(o->tmp_root, "chart", tmp, sizeof tmp) == 0) {
         report_chart(png, tmp);
-        proc_rmtree(tmp);
+        bench_rmtree(tmp);
     }
     snprintf(latest, sizeof latest, "%s/latest.md", o->out_dir);
     copy_file(md, latest);
@@ -575,7 +630,7 @@ int bench_suite_run(const suite_opts_t *o)
     suite_point_t pts[32];
     size_t npts = suite_points(o, pts, 32);
     char dir[600];
-    if (proc_mkdtemp(o->tmp_root, "limits", dir, sizeof dir) == 0) {
+    if (bench_mkdtemp(o->tmp_root, "limits", dir, sizeof dir) == 0) {
         printf("== machine limits (%s)\n", o->tmp_root);
         fflush(stdout);
         bench_limits_measure(dir, o->full ? 2.0 : 1.0, &lim);
@@ -583,7 +638,7 @@ int bench_suite_run(const suite_opts_t *o)
         printf("  fdatasync 4 KiB p50 %.0f us p99 %.0f us (%.0f/s); synced 1 MiB writes %.1f MB/s;"
                " loopback TCP %.2f GB/s\n", lim.fdatasync_p50_us, lim.fdatasync_p99_us,
                lim.fdatasyncs_per_s, lim.synced_write_mb_s, lim.loopback_gb_s);
-        proc_rmtree(dir);
+        bench_rmtree(dir);
     }
     char list[256];
     snprintf(list, sizeof list, "%s", o->systems ? o->systems : bench_driver_names());

@@ -5,15 +5,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-
-uint64_t bench_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
@@ -35,7 +27,7 @@ static _Atomic uint64_t id_counter;
 
 int bench_payload_init(size_t bytes, uint64_t event_bytes_max)
 {
-    rng_state ^= bench_now_ns() ^ ((uint64_t)getpid() << 32);
+    rng_state ^= util_mono_ns() ^ ((uint64_t)getpid() << 32);
     if (rng_state == 0)
         rng_state = 1;
     id_nonce = bench_rand();

@@ -1,14 +1,14 @@
-/* bench_util.h -- what every benchmark program here shares: a monotonic
- * clock, a fast random generator, a pool of incompressible payload bytes,
- * event ids, and a log-linear latency histogram. */
+/* bench_util.h -- what every benchmark program here shares: a fast random
+ * generator, a pool of incompressible payload bytes, event ids, and a
+ * log-linear latency histogram; and, through util.h, the monotonic clock
+ * (util_mono_ns) every figure is timed with. */
 #ifndef EVSTORE_BENCH_UTIL_H
 #define EVSTORE_BENCH_UTIL_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-/* Nanoseconds of CLOCK_MONOTONIC. */
-uint64_t bench_now_ns(void);
+#include "util.h"
 
 /* xorshift64*: fast, and its output does not compress. Not thread-safe. */
 uint64_t bench_rand(void);

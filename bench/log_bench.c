@@ -188,7 +188,7 @@ static void pool_append_done(void *ctx, const log_append_result_t *res)
         p->appends_ok++;
         p->events_ok += res->event_count;
         if (p->hist != NULL)
-            hist_add(p->hist, bench_now_ns() - s->submit_ns);
+            hist_add(p->hist, util_mono_ns() - s->submit_ns);
     } else {
         p->errors++;
         if (p->first_error == 0)
@@ -203,7 +203,7 @@ static int pool_submit(bench_pool_t *p, bench_slot_t *s)
 {
     log_append_t req = {.streams = s->streams, .stream_count = s->stream_count};
     log_append_result_t failure;
-    s->submit_ns = bench_now_ns();
+    s->submit_ns = util_mono_ns();
     int rc = log_append(p->log, &req, pool_append_done, s, &failure);
     if (rc < 0)
         pool_give_back(p, s);
@@ -213,9 +213,9 @@ static int pool_submit(bench_pool_t *p, bench_slot_t *s)
 /* Polls until no append is in flight, for at most seconds_max. */
 static int pool_drain(bench_pool_t *p, double seconds_max)
 {
-    uint64_t deadline = bench_now_ns() + (uint64_t)(seconds_max * 1e9);
+    uint64_t deadline = util_mono_ns() + (uint64_t)(seconds_max * 1e9);
     for (uint64_t i = 0; i < BENCH_LOOP_MAX && pool_inflight(p) > 0; i++) {
-        if (bench_now_ns() >= deadline)
+        if (util_mono_ns() >= deadline)
             return -ETIMEDOUT;
         int rc = log_poll(p->log, BENCH_POLL_MS);
         if (rc < 0)
@@ -413,11 +413,11 @@ static int build_log(const bench_opts_t *o, uint64_t total, const log_shape_t *s
                    BENCH_BUILD_BATCH_EVENTS, NULL);
     if (rc < 0)
         goto out_close;
-    uint64_t t0 = bench_now_ns();
+    uint64_t t0 = util_mono_ns();
     uint64_t deadline = t0 + (uint64_t)(BENCH_BUILD_SECONDS_MAX * 1e9);
     uint64_t next = 0, busy = 0;
     for (uint64_t iter = 0; iter < BENCH_LOOP_MAX && next < total && pool.errors == 0; iter++) {
-        if (bench_now_ns() >= deadline) {
+        if (util_mono_ns() >= deadline) {
             fprintf(stderr, "build: over %.0f s, stopped at %" PRIu64 " events\n",
                     BENCH_BUILD_SECONDS_MAX, next);
             rc = -ETIMEDOUT;
@@ -452,7 +452,7 @@ static int build_log(const bench_opts_t *o, uint64_t total, const log_shape_t *s
         fprintf(stderr, "build: %s\n", log_strerror(rc));
         goto out_pool;
     }
-    double secs = (double)(bench_now_ns() - t0) / 1e9;
+    double secs = (double)(util_mono_ns() - t0) / 1e9;
     log_stats_t st;
     log_stats(log, &st);
     printf("built: %" PRIu64 " events, %" PRIu64 " streams, %" PRIu64 " segments, %.1f MB of log"
@@ -572,11 +572,11 @@ static int run_append(const bench_opts_t *o)
 
     log_stats_t before, after;
     log_stats(log, &before);
-    uint64_t t0 = bench_now_ns();
+    uint64_t t0 = util_mono_ns();
     uint64_t deadline = t0 + (uint64_t)(o->seconds * 1e9);
     uint64_t seq = 0, busy = 0;
     for (uint64_t iter = 0; iter < BENCH_LOOP_MAX && pool.errors == 0; iter++) {
-        if (bench_now_ns() >= deadline)
+        if (util_mono_ns() >= deadline)
             break;
         bench_slot_t *s;
         while ((s = pool_take(&pool)) != NULL) {
@@ -603,7 +603,7 @@ static int run_append(const bench_opts_t *o)
         fprintf(stderr, "append: waiting for the last appends: %s\n", log_strerror(rc));
         goto out_pool;
     }
-    double secs = (double)(bench_now_ns() - t0) / 1e9;
+    double secs = (double)(util_mono_ns() - t0) / 1e9;
     log_stats(log, &after);
     if (pool.errors != 0)
         fprintf(stderr, "append: %" PRIu64 " appends failed, first: %s\n", pool.errors,
@@ -612,12 +612,12 @@ static int run_append(const bench_opts_t *o)
     rc = pool.errors != 0 ? pool.first_error : 0;
 out_pool: {
     /* Close before freeing the slots: log_close() runs pending callbacks. */
-    uint64_t c0 = bench_now_ns();
+    uint64_t c0 = util_mono_ns();
     int crc = log_close(log);
     if (crc < 0)
         fprintf(stderr, "append: log_close: %s\n", log_strerror(crc));
     else if (rc == 0)
-        printf("  log_close      %12.1f ms\n", (double)(bench_now_ns() - c0) / 1e6);
+        printf("  log_close      %12.1f ms\n", (double)(util_mono_ns() - c0) / 1e6);
     if (rc == 0)
         rc = crc;
     pool_free(&pool);
@@ -662,18 +662,18 @@ static int run_reopen(const bench_opts_t *o)
     bench_config(o, &cfg, LOG_DURABILITY_ALWAYS, 0);
     printf("reopen: %" PRIu64 " events, %" PRIu64 " streams, %s build, %" PRIu64 " runs\n",
            o->events, o->streams, o->unclean ? "unclean (no log_close)" : "clean", o->repeat);
-    uint64_t deadline = bench_now_ns() + (uint64_t)(BENCH_READ_SECONDS_MAX * 1e9);
+    uint64_t deadline = util_mono_ns() + (uint64_t)(BENCH_READ_SECONDS_MAX * 1e9);
     uint64_t runs = 0;
-    for (; runs < o->repeat && bench_now_ns() < deadline; runs++) {
+    for (; runs < o->repeat && util_mono_ns() < deadline; runs++) {
         log_recovery_t rec;
         log_t *log = NULL;
-        uint64_t t0 = bench_now_ns();
+        uint64_t t0 = util_mono_ns();
         rc = bench_open(&cfg, &log, &rec);
         if (rc < 0)
             goto out_free;
-        uint64_t t1 = bench_now_ns();
+        uint64_t t1 = util_mono_ns();
         rc = log_close(log);
-        uint64_t t2 = bench_now_ns();
+        uint64_t t2 = util_mono_ns();
         if (rc < 0) {
             fprintf(stderr, "reopen: log_close: %s\n", log_strerror(rc));
             goto out_free;
@@ -759,14 +759,14 @@ static int read_stream_timed(log_t *log, const bench_opts_t *o)
                       .max_count = (uint32_t)o->events_per_stream};
     int rc = 0;
     uint64_t warmup = o->repeat < 10 ? o->repeat : 10;
-    uint64_t deadline = bench_now_ns() + (uint64_t)(BENCH_READ_SECONDS_MAX * 1e9);
+    uint64_t deadline = util_mono_ns() + (uint64_t)(BENCH_READ_SECONDS_MAX * 1e9);
     uint64_t runs = 0;
-    for (uint64_t i = 0; i < warmup + o->repeat && bench_now_ns() < deadline; i++) {
+    for (uint64_t i = 0; i < warmup + o->repeat && util_mono_ns() < deadline; i++) {
         read_tally_t tally = {0};
         log_read_result_t res;
-        uint64_t t0 = bench_now_ns();
+        uint64_t t0 = util_mono_ns();
         rc = log_read(log, &req, read_visit, &tally, &res);
-        uint64_t t1 = bench_now_ns();
+        uint64_t t1 = util_mono_ns();
         if (rc < 0) {
             fprintf(stderr, "read %s: %s\n", BENCH_TARGET_STREAM, log_strerror(rc));
             goto out;
@@ -797,11 +797,11 @@ static int read_all_timed(log_t *log, uint64_t expect)
 {
     read_tally_t tally = {0};
     log_read_t req = {.stream = "$all", .stream_len = 4, .from = 0, .max_count = BENCH_ALL_CHUNK};
-    uint64_t t0 = bench_now_ns();
+    uint64_t t0 = util_mono_ns();
     uint64_t deadline = t0 + (uint64_t)(BENCH_READ_SECONDS_MAX * 1e9);
     uint64_t calls = 0;
     bool end = false;
-    for (; calls < BENCH_LOOP_MAX && !end && bench_now_ns() < deadline; calls++) {
+    for (; calls < BENCH_LOOP_MAX && !end && util_mono_ns() < deadline; calls++) {
         log_read_result_t res;
         uint64_t before = tally.count;
         int rc = log_read(log, &req, read_visit, &tally, &res);
@@ -816,7 +816,7 @@ static int read_all_timed(log_t *log, uint64_t expect)
         }
         req.from = res.next;
     }
-    double secs = (double)(bench_now_ns() - t0) / 1e9;
+    double secs = (double)(util_mono_ns() - t0) / 1e9;
     printf("  $all read      %" PRIu64 " events in %.3f s: %.0f events/s, %.1f MB/s of payload"
            " (%" PRIu64 " calls)%s\n",
            tally.count, secs, (double)tally.count / secs, (double)tally.bytes / 1e6 / secs, calls,
@@ -837,14 +837,14 @@ static int run_read(const bench_opts_t *o)
     log_recovery_t rec;
     log_t *log = NULL;
     bench_config(o, &cfg, LOG_DURABILITY_ALWAYS, 0);
-    uint64_t t0 = bench_now_ns();
+    uint64_t t0 = util_mono_ns();
     rc = bench_open(&cfg, &log, &rec);
     if (rc < 0)
         return rc;
     printf("read: %" PRIu64 " streams, %s has %" PRIu64 " events (one in %" PRIu64
            "), %" PRIu64 " events in all; reopened in %.1f ms\n",
            o->streams, BENCH_TARGET_STREAM, o->events_per_stream, layout.stride, total,
-           (double)(bench_now_ns() - t0) / 1e6);
+           (double)(util_mono_ns() - t0) / 1e6);
     print_recovery("  ", &rec);
     rc = read_stream_timed(log, o);
     for (int pass = 0; rc == 0 && pass < 2; pass++)

@@ -14,6 +14,7 @@
 #include "bench_proc.h"
 #include "bench_util.h"
 #include "evstore.h"
+#include "util.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -32,6 +33,7 @@
 #define SB_DRAIN_SECONDS 30.0
 #define SB_BUILD_BATCH 100u
 #define SB_BUILD_INFLIGHT 16u
+#define SB_START_MS_MAX 60000         /* evstored's ready line comes within this */
 
 typedef struct {
     const char *mode, *evstored, *tmp;
@@ -51,23 +53,22 @@ static _Atomic uint64_t appended;     /* events acknowledged to the writer */
 
 static pid_t server_start(char *dir, size_t dir_cap)
 {
-    if (proc_mkdtemp(o.tmp, "evstore-bench-subs", dir, dir_cap) != 0)
+    if (bench_mkdtemp(o.tmp, "evstore-bench-subs", dir, dir_cap) != 0)
         return -1;
     char *argv[] = {(char *)o.evstored, "--data", dir, "--listen", "127.0.0.1:0", "--metrics",
                     "off", "--quiet", NULL};
     int out;
-    pid_t pid = proc_spawn(argv, &out, NULL, NULL);
+    pid_t pid = bench_spawn(argv, &out, NULL, NULL);
     char line[256];
-    char listen[128];
-    if (pid < 0 || proc_read_line(out, line, sizeof line, 60) != 0 ||
-        sscanf(line, "evstored ready listen=%127s", listen) != 1) {
+    char listen[128], host[128];
+    if (pid < 0 || proc_read_line(out, line, sizeof line, SB_START_MS_MAX) != 0 ||
+        sscanf(line, "evstored ready listen=%127s", listen) != 1 ||
+        util_hostport(listen, host, sizeof host, &port, false) != 0) {
         fprintf(stderr, "evstore-bench-subs: %s did not start\n", o.evstored);
-        proc_stop(pid);
+        bench_stop(pid);
         return -1;
     }
     close(out);
-    char *colon = strrchr(listen, ':');
-    port = (uint16_t)atoi(colon + 1);
     snprintf(port_text, sizeof port_text, "%u", port);
     return pid;
 }
@@ -110,7 +111,7 @@ static int write_one(writer_t *w)
 static void write_done(void *ctx, int status, const evs_append_result_t *res)
 {
     writer_t *w = ctx;
-    uint64_t now = bench_now_ns();
+    uint64_t now = util_mono_ns();
     if (status == 0) {
         for (uint32_t i = 0; i < res->event_count; i++)
             atomic_store_explicit(&ack_ns[(res->first_position + i) % SB_ACK_RING], now,
@@ -136,11 +137,11 @@ static int write_load(uint32_t n, uint32_t inflight, double seconds, uint64_t ev
         w.events[i].type = "OrderPlaced";
         w.events[i].data_len = o.event_bytes;
     }
-    uint64_t start = bench_now_ns();
+    uint64_t start = util_mono_ns();
     w.end_ns = seconds > 0 ? start + (uint64_t)(seconds * 1e9) : start + (uint64_t)(SB_SECONDS_MAX * 1e9);
     for (uint32_t k = 0; k < inflight && rc == 0; k++)
         rc = write_one(&w);
-    while (bench_now_ns() < w.end_ns && (seconds > 0 || atomic_load(&appended) < events))
+    while (util_mono_ns() < w.end_ns && (seconds > 0 || atomic_load(&appended) < events))
         usleep(1000);
     w.end_ns = 0; /* stop refilling */
     evs_flush(w.conn, (int)(SB_DRAIN_SECONDS * 1000));
@@ -174,9 +175,9 @@ static void *subscriber_main(void *arg)
     atomic_store(&s->subscribed, true);
     if (s->error)
         return NULL;
-    s->start_ns = bench_now_ns();
+    s->start_ns = util_mono_ns();
     uint64_t deadline = s->start_ns + (uint64_t)((o.seconds + SB_DRAIN_SECONDS) * 1e9);
-    while (bench_now_ns() < deadline) {
+    while (util_mono_ns() < deadline) {
         evs_sub_item_t it;
         int rc = evs_sub_next(sub, 100, &it);
         if (rc == EVS_ETIMEDOUT) {
@@ -190,7 +191,7 @@ static void *subscriber_main(void *arg)
         }
         if (it.kind != EVS_SUB_EVENT)
             continue;
-        uint64_t now = bench_now_ns();
+        uint64_t now = util_mono_ns();
         uint64_t acked = atomic_load_explicit(&ack_ns[it.event.position % SB_ACK_RING],
                                               memory_order_relaxed);
         if (s->from_end)
@@ -221,9 +222,9 @@ static int bench_fanout(void)
     for (uint32_t i = 0; i < o.subscribers; i++)
         while (!atomic_load(&subs[i].subscribed))
             usleep(1000);
-    uint64_t t0 = bench_now_ns();
+    uint64_t t0 = util_mono_ns();
     int rc = write_load(o.events_per_append, o.inflight, o.seconds, 0);
-    uint64_t write_ns = bench_now_ns() - t0;
+    uint64_t write_ns = util_mono_ns() - t0;
     atomic_store(&writer_done, true);
     hist_t all = {0};
     for (uint32_t i = 0; i < o.subscribers; i++) {
@@ -276,8 +277,8 @@ static void *consumer_main(void *arg)
     c->error = evs_group_join(&eo, "bench", 0, &k);
     if (c->error)
         return NULL;
-    uint64_t deadline = bench_now_ns() + (uint64_t)((SB_SECONDS_MAX) * 1e9);
-    while (bench_now_ns() < deadline && atomic_load(&group_acked) < atomic_load(&appended)) {
+    uint64_t deadline = util_mono_ns() + (uint64_t)((SB_SECONDS_MAX) * 1e9);
+    while (util_mono_ns() < deadline && atomic_load(&group_acked) < atomic_load(&appended)) {
         evs_group_event_t ev;
         int rc = evs_consumer_next(k, 100, &ev);
         if (rc == EVS_ETIMEDOUT)
@@ -305,20 +306,20 @@ static int bench_group(void)
     evs_conn_t *conn;
     if ((rc = evs_connect(&eo, &conn)) != 0)
         return rc;
-    evs_group_settings_t gs = {.name = "bench", .stream = "$all", .max_inflight_per_consumer = 1000};
+    evs_group_settings_t gs = {.name = "bench", .stream = "$all", .inflight_max_per_consumer = 1000};
     rc = evs_group_create(conn, &gs);
     evs_close(conn);
     if (rc)
         return rc;
     consumer_t *cs = calloc(o.consumers, sizeof *cs);
-    uint64_t t0 = bench_now_ns();
+    uint64_t t0 = util_mono_ns();
     for (uint32_t i = 0; i < o.consumers; i++)
         pthread_create(&cs[i].thread, NULL, consumer_main, &cs[i]);
     for (uint32_t i = 0; i < o.consumers; i++)
         pthread_join(cs[i].thread, NULL);
     printf("group: %u consumers on $all acking every event, %llu stored events\n", o.consumers,
            (unsigned long long)atomic_load(&appended));
-    print_rate("acked (all consumers)", atomic_load(&group_acked), bench_now_ns() - t0);
+    print_rate("acked (all consumers)", atomic_load(&group_acked), util_mono_ns() - t0);
     for (uint32_t i = 0; i < o.consumers; i++)
         printf("  consumer %u: %llu acked%s\n", i, (unsigned long long)cs[i].acked,
                cs[i].error ? " (error)" : "");
@@ -404,8 +405,8 @@ int main(int argc, char **argv)
              : strcmp(o.mode, "catchup") == 0 ? bench_catchup()
              : strcmp(o.mode, "group") == 0   ? bench_group()
                                               : (usage(stderr), -EINVAL);
-    proc_stop(pid);
-    proc_rmtree(dir);
+    bench_stop(pid);
+    bench_rmtree(dir);
     bench_payload_free();
     free(ack_ns);
     if (rc)

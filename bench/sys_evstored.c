@@ -7,6 +7,7 @@
 #include "bench_proc.h"
 #include "bench_sys.h"
 #include "evstore.h"
+#include "util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,23 +23,11 @@
 #define EVSD_METRICS_TIMEOUT_MS 2000
 #define EVSD_METRICS_PAGE_BYTES (256u * 1024)
 
-/* Splits HOST:PORT; false when it is not one. */
-static bool split_addr(const char *addr, char *host, size_t size, uint16_t *port)
-{
-    snprintf(host, size, "%s", addr);
-    char *colon = strrchr(host, ':');
-    if (!colon)
-        return false;
-    *colon = '\0';
-    *port = (uint16_t)atoi(colon + 1);
-    return *port != 0;
-}
-
 double bench_metric(const char *addr, const char *name)
 {
     char host[128];
     uint16_t port;
-    if (!addr || !split_addr(addr, host, sizeof host, &port))
+    if (!addr || util_hostport(addr, host, sizeof host, &port, false) != 0)
         return BENCH_NA;
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
     if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
@@ -72,7 +61,7 @@ static int evsd_start(bench_sys_t *sys)
         snprintf(sys->addr, sizeof sys->addr, "%s", sys->server_addr);
         return 0;
     }
-    int rc = proc_mkdtemp(sys->tmp_root, "evstored", sys->dir, sizeof sys->dir);
+    int rc = bench_mkdtemp(sys->tmp_root, "evstored", sys->dir, sizeof sys->dir);
     if (rc) {
         fprintf(stderr, "evstore-bench: evstored: cannot make a directory in %s: %s\n",
                 sys->tmp_root, strerror(-rc));
@@ -83,14 +72,14 @@ static int evsd_start(bench_sys_t *sys)
     char *argv[] = {(char *)sys->evstored, "--data", sys->dir, "--listen", "127.0.0.1:0",
                     "--metrics", "127.0.0.1:0", "--durability", sys->durability, "--quiet", NULL};
     int out = -1;
-    sys->pid = proc_spawn(argv, &out, log, NULL);
+    sys->pid = bench_spawn(argv, &out, log, NULL);
     if (sys->pid < 0) {
         rc = sys->pid;
         sys->pid = 0;
         return rc;
     }
     char line[512];
-    rc = proc_read_line(out, line, sizeof line, BENCH_START_SECONDS_MAX);
+    rc = proc_read_line(out, line, sizeof line, (int)(BENCH_START_SECONDS_MAX * 1000));
     close(out);
     if (rc == 0 && sscanf(line, "evstored ready listen=%127s metrics=%127s", sys->addr,
                           sys->metrics) != 2)
@@ -98,7 +87,7 @@ static int evsd_start(bench_sys_t *sys)
     if (rc) {
         fprintf(stderr, "evstore-bench: %s did not start (%s; see %s)\n", sys->evstored,
                 strerror(-rc), log);
-        proc_stop(sys->pid);
+        bench_stop(sys->pid);
         sys->pid = 0;
         return rc;
     }
@@ -114,10 +103,10 @@ static int evsd_start(bench_sys_t *sys)
 
 static void evsd_stop(bench_sys_t *sys)
 {
-    proc_stop(sys->pid);
+    bench_stop(sys->pid);
     sys->pid = 0;
     if (sys->dir[0] && !sys->keep_data)
-        proc_rmtree(sys->dir);
+        bench_rmtree(sys->dir);
     else if (sys->dir[0])
         printf("evstore-bench: evstored data kept in %s\n", sys->dir);
     sys->dir[0] = '\0';
@@ -127,7 +116,7 @@ static int evsd_conn_open(bench_sys_t *sys, bench_conn_t *c)
 {
     char host[128];
     uint16_t port;
-    if (!split_addr(sys->addr, host, sizeof host, &port))
+    if (util_hostport(sys->addr, host, sizeof host, &port, false) != 0)
         return -EINVAL;
     evs_options_t eo;
     evs_options_default(&eo);
@@ -221,7 +210,7 @@ static int evsd_read(bench_conn_t *c, const char *stream, uint64_t deadline_ns, 
         bool end = res.end || res.count == 0;
         req.from = res.next;
         evs_read_result_free(&res);
-        if (end || bench_now_ns() >= deadline_ns)
+        if (end || util_mono_ns() >= deadline_ns)
             return 0;
     }
 }
@@ -240,7 +229,7 @@ static void evsd_sample(bench_sys_t *sys, bench_srv_sample_t *out)
 {
     if (sys->pid <= 0)
         return; /* a server we did not start: no figures */
-    out->cpu_s = proc_tree_cpu_seconds(sys->pid);
+    out->cpu_s = bench_tree_cpu_seconds(sys->pid);
     out->fdatasyncs = bench_metric(sys->metrics, "evstore_fdatasyncs_total");
     out->writes = bench_metric(sys->metrics, "evstore_writes_total");
     out->bytes_written = bench_metric(sys->metrics, "evstore_bytes_written_total");

@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 #include "bench_proc.h"
 #include "bench_sys.h"
+#include "util.h"
 
 #include <errno.h>
 #include <nats/nats.h>
@@ -65,13 +66,13 @@ static bool nats_try_start(bench_sys_t *sys, bool sync_always)
             sys->port, sys->dir, sync_always ? "  sync_interval: always\n" : "");
     fclose(f);
     char *argv[] = {"nats-server", "-c", conf, NULL};
-    sys->pid = proc_spawn(argv, NULL, log, NULL);
+    sys->pid = bench_spawn(argv, NULL, log, NULL);
     if (sys->pid < 0) {
         sys->pid = 0;
         return false;
     }
-    if (proc_wait_port(sys->port, sys->pid, BENCH_START_SECONDS_MAX) != 0) {
-        proc_stop(sys->pid);
+    if (bench_wait_port(sys->port, sys->pid, BENCH_START_SECONDS_MAX) != 0) {
+        bench_stop(sys->pid);
         sys->pid = 0;
         return false;
     }
@@ -84,10 +85,10 @@ static int nats_start(bench_sys_t *sys)
     if (!ns)
         return -ENOMEM;
     sys->priv = ns;
-    int rc = proc_mkdtemp(sys->tmp_root, "nats", sys->dir, sizeof sys->dir);
+    int rc = bench_mkdtemp(sys->tmp_root, "nats", sys->dir, sizeof sys->dir);
     if (rc)
         return rc;
-    sys->port = proc_free_port();
+    sys->port = bench_free_port();
     ns->sync_always = true;
     if (!nats_try_start(sys, true)) {
         ns->sync_always = false; /* 2.9 refuses the field: run with its default */
@@ -143,10 +144,10 @@ static int nats_start(bench_sys_t *sys)
 
 static void nats_stop(bench_sys_t *sys)
 {
-    proc_stop(sys->pid);
+    bench_stop(sys->pid);
     sys->pid = 0;
     if (sys->dir[0] && !sys->keep_data)
-        proc_rmtree(sys->dir);
+        bench_rmtree(sys->dir);
     sys->dir[0] = '\0';
     free(sys->priv);
     sys->priv = NULL;
@@ -211,8 +212,7 @@ static int nats_append_send(bench_conn_t *c, bench_slot_t *s)
         natsMsg *m = NULL;
         if (natsMsg_Create(&m, subj, reply, s->data[i], (int)l->event_bytes) != NATS_OK)
             return -ENOMEM;
-        for (int k = 0; k < 16; k++)
-            snprintf(msgid + 2 * k, 3, "%02x", s->ids[i][k]);
+        util_hex(s->ids[i], sizeof s->ids[i], msgid);
         natsMsgHeader_Set(m, "Nats-Msg-Id", msgid);
         if (i == 0) {
             snprintf(seq, sizeof seq, "%lld", (long long)(s->version < 0 ? 0 : s->version));
@@ -300,7 +300,7 @@ static int nats_read(bench_conn_t *c, const char *subject, uint64_t deadline_ns,
     uint64_t want = ci->NumPending, got = 0;
     jsConsumerInfo_Destroy(ci);
     int rc = 0;
-    while (got < want && bench_now_ns() < deadline_ns) {
+    while (got < want && util_mono_ns() < deadline_ns) {
         natsMsgList list = {0};
         natsStatus st = natsSubscription_Fetch(&list, sub, (int)BENCH_READ_PAGE_EVENTS,
                                                NATS_FETCH_TIMEOUT_MS, &jerr);
@@ -323,7 +323,7 @@ static int nats_read_stream(bench_conn_t *c, const char *stream, uint64_t *event
 {
     char subj[96];
     snprintf(subj, sizeof subj, "order.%s", stream);
-    return nats_read(c, subj, bench_now_ns() + (uint64_t)(BENCH_DRAIN_SECONDS_MAX * 1e9), events,
+    return nats_read(c, subj, util_mono_ns() + (uint64_t)(BENCH_DRAIN_SECONDS_MAX * 1e9), events,
                      bytes);
 }
 
@@ -334,7 +334,7 @@ static int nats_read_all(bench_conn_t *c, uint64_t deadline_ns, uint64_t *events
 
 static void nats_sample(bench_sys_t *sys, bench_srv_sample_t *out)
 {
-    out->cpu_s = proc_tree_cpu_seconds(sys->pid);
+    out->cpu_s = bench_tree_cpu_seconds(sys->pid);
 }
 
 const bench_driver_t bench_driver_nats = {

@@ -85,13 +85,13 @@ static int pg_start(bench_sys_t *sys)
         }
         run_as = PG_USER;
     }
-    int rc = proc_mkdtemp(sys->tmp_root, "postgresql", sys->dir, sizeof sys->dir);
+    int rc = bench_mkdtemp(sys->tmp_root, "postgresql", sys->dir, sizeof sys->dir);
     if (rc)
         return rc;
     if (run_as && chown(sys->dir, uid, gid) != 0)
         return -errno;
     chmod(sys->dir, 0700);
-    sys->port = proc_free_port();
+    sys->port = bench_free_port();
     char initdb[300], pg_ctl[300], pgdata[PATH_MAX + 8], log[PATH_MAX + 16], opts[PATH_MAX + 512];
     snprintf(initdb, sizeof initdb, "%s/initdb", bin);
     snprintf(pg_ctl, sizeof pg_ctl, "%s/pg_ctl", bin);
@@ -99,7 +99,7 @@ static int pg_start(bench_sys_t *sys)
     snprintf(log, sizeof log, "%s/server.log", sys->dir);
     char *init_argv[] = {initdb, "-D", pgdata, "-U", "bench", "-A", "trust", "-E", "UTF8",
                          "--no-sync", NULL};
-    rc = proc_run(init_argv, NULL, run_as, PG_INIT_SECONDS_MAX);
+    rc = bench_run(init_argv, NULL, run_as, PG_INIT_SECONDS_MAX);
     if (rc != 0) {
         fprintf(stderr, "evstore-bench: postgresql: skipped: initdb failed (%d)\n", rc);
         return -EIO;
@@ -112,10 +112,10 @@ static int pg_start(bench_sys_t *sys)
              sys->port, sys->dir);
     char *ctl_argv[] = {pg_ctl, "-D", pgdata, "-l", log, "-o", opts, "-w", "-t", "60", "start",
                         NULL};
-    rc = proc_run(ctl_argv, NULL, run_as, BENCH_START_SECONDS_MAX + 10);
+    rc = bench_run(ctl_argv, NULL, run_as, BENCH_START_SECONDS_MAX + 10);
     char pidfile[PATH_MAX + 32], line[64] = "";
     snprintf(pidfile, sizeof pidfile, "%s/postmaster.pid", pgdata);
-    if (rc != 0 || proc_read_file_line(pidfile, line, sizeof line) != 0) {
+    if (rc != 0 || bench_read_file_line(pidfile, line, sizeof line) != 0) {
         fprintf(stderr, "evstore-bench: postgresql: skipped: pg_ctl start failed (see %s)\n", log);
         sys->keep_data = true;
         return -EIO;
@@ -150,14 +150,14 @@ static void pg_stop(bench_sys_t *sys)
         snprintf(pg_ctl, sizeof pg_ctl, "%s/pg_ctl", bin);
         snprintf(pgdata, sizeof pgdata, "%s/data", sys->dir);
         char *argv[] = {pg_ctl, "-D", pgdata, "-m", "fast", "-w", "-t", "30", "stop", NULL};
-        if (proc_run(argv, NULL, geteuid() == 0 ? PG_USER : NULL, 40) != 0 && proc_alive(sys->pid))
-            proc_stop(sys->pid); /* not our child: SIGTERM is a fast shutdown */
-        for (int i = 0; i < 200 && proc_alive(sys->pid); i++)
+        if (bench_run(argv, NULL, geteuid() == 0 ? PG_USER : NULL, 40) != 0 && bench_alive(sys->pid))
+            bench_stop(sys->pid); /* not our child: SIGTERM is a fast shutdown */
+        for (int i = 0; i < 200 && bench_alive(sys->pid); i++)
             usleep(50000);
     }
     sys->pid = 0;
     if (sys->dir[0] && !sys->keep_data)
-        proc_rmtree(sys->dir);
+        bench_rmtree(sys->dir);
     sys->dir[0] = '\0';
 }
 
@@ -368,7 +368,7 @@ static int pg_read_pages(pg_conn_t *p, const char *sql, const char *stream, int 
             snprintf(from, sizeof from, "%llu", (unsigned long long)key);
         }
         PQclear(r);
-        if (n < (int)BENCH_READ_PAGE_EVENTS || bench_now_ns() >= deadline_ns)
+        if (n < (int)BENCH_READ_PAGE_EVENTS || util_mono_ns() >= deadline_ns)
             return 0;
     }
 }
@@ -393,7 +393,7 @@ static int pg_read_all(bench_conn_t *c, uint64_t deadline_ns, uint64_t *events, 
 
 static void pg_sample(bench_sys_t *sys, bench_srv_sample_t *out)
 {
-    out->cpu_s = proc_tree_cpu_seconds(sys->pid);
+    out->cpu_s = bench_tree_cpu_seconds(sys->pid);
 }
 
 const bench_driver_t bench_driver_pg = {

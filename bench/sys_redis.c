@@ -48,10 +48,10 @@ static redisContext *redis_connect(bench_sys_t *sys)
 
 static int redis_start(bench_sys_t *sys)
 {
-    int rc = proc_mkdtemp(sys->tmp_root, "redis", sys->dir, sizeof sys->dir);
+    int rc = bench_mkdtemp(sys->tmp_root, "redis", sys->dir, sizeof sys->dir);
     if (rc)
         return rc;
-    sys->port = proc_free_port();
+    sys->port = bench_free_port();
     char port[16], log[PATH_MAX + 16];
     snprintf(port, sizeof port, "%u", sys->port);
     snprintf(log, sizeof log, "%s/redis.log", sys->dir);
@@ -59,12 +59,12 @@ static int redis_start(bench_sys_t *sys)
                     "--appendonly", "yes", "--appendfsync", "always", "--save", "",
                     "--daemonize", "no", "--protected-mode", "no", "--logfile", log,
                     "--maxclients", "2000", NULL};
-    sys->pid = proc_spawn(argv, NULL, log, NULL);
+    sys->pid = bench_spawn(argv, NULL, log, NULL);
     if (sys->pid < 0) {
         sys->pid = 0;
         return -ENOENT;
     }
-    rc = proc_wait_port(sys->port, sys->pid, BENCH_START_SECONDS_MAX);
+    rc = bench_wait_port(sys->port, sys->pid, BENCH_START_SECONDS_MAX);
     if (rc) {
         fprintf(stderr, "evstore-bench: redis: skipped: redis-server did not start (%s; "
                         "apt-get install redis-server)\n", strerror(-rc));
@@ -93,10 +93,10 @@ static int redis_start(bench_sys_t *sys)
 
 static void redis_stop(bench_sys_t *sys)
 {
-    proc_stop(sys->pid);
+    bench_stop(sys->pid);
     sys->pid = 0;
     if (sys->dir[0] && !sys->keep_data)
-        proc_rmtree(sys->dir);
+        bench_rmtree(sys->dir);
     sys->dir[0] = '\0';
 }
 
@@ -247,7 +247,7 @@ static int redis_read_stream(bench_conn_t *c, const char *stream, uint64_t *even
 
 static void redis_sample(bench_sys_t *sys, bench_srv_sample_t *out)
 {
-    out->cpu_s = proc_tree_cpu_seconds(sys->pid);
+    out->cpu_s = bench_tree_cpu_seconds(sys->pid);
 }
 
 const bench_driver_t bench_driver_redis = {

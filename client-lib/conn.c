@@ -1,6 +1,8 @@
-/* conn.c -- connections: options, connect and handshake, close, flush. */
+/* conn.c -- connections: options, connect and handshake, reconnection with
+ * backoff, close, flush. */
 #include "client_int.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,9 +22,10 @@ void evs_options_default(evs_options_t *opts)
     opts->recv_frame_bytes_max = EVS_RECV_FRAME_BYTES_MAX_DEFAULT;
     opts->reconnect_backoff_ms_initial = EVS_RECONNECT_BACKOFF_MS_INITIAL_DEFAULT;
     opts->reconnect_backoff_ms_max = EVS_RECONNECT_BACKOFF_MS_MAX_DEFAULT;
+    opts->retry_ms_max = EVS_RETRY_MS_MAX_DEFAULT;
 }
 
-int options_check(const evs_options_t *o)
+int evsi_options_check(const evs_options_t *o)
 {
     const char *bad = NULL;
     if (!o->host || !o->host[0])
@@ -35,9 +38,14 @@ int options_check(const evs_options_t *o)
         bad = "inflight_max is out of range";
     else if (o->recv_frame_bytes_max < 1024 || o->recv_frame_bytes_max > FRAME_BYTES_MAX_LIMIT)
         bad = "recv_frame_bytes_max is out of range";
+    else if (o->reconnect_backoff_ms_initial <= 0 ||
+             o->reconnect_backoff_ms_max < o->reconnect_backoff_ms_initial)
+        bad = "reconnect backoff must be positive, initial <= max";
+    else if (o->retry_ms_max < 0)
+        bad = "retry_ms_max is negative";
     if (!bad)
         return 0;
-    errmsg_set("options: %s", bad);
+    evsi_errmsg_set("options: %s", bad);
     return -EINVAL;
 }
 
@@ -65,6 +73,7 @@ static int slots_create(evs_conn_t *conn)
     }
     pthread_cond_init(&conn->slot_free_cond, &attr);
     pthread_cond_init(&conn->idle_cond, &attr);
+    pthread_cond_init(&conn->link_cond, &attr);
     pthread_condattr_destroy(&attr);
     conn->free_head = 0;
     conn->async_head = conn->async_tail = SLOT_NONE;
@@ -76,6 +85,7 @@ static void conn_free(evs_conn_t *conn)
     slots_destroy(conn, conn->opts.inflight_max);
     pthread_cond_destroy(&conn->slot_free_cond);
     pthread_cond_destroy(&conn->idle_cond);
+    pthread_cond_destroy(&conn->link_cond);
     pthread_mutex_destroy(&conn->lock);
     pthread_mutex_destroy(&conn->send_lock);
     close(conn->wake_fd);
@@ -98,6 +108,7 @@ static int conn_alloc(const evs_options_t *opts, evs_conn_t **out)
         goto err_free_strings;
     conn->opts.host = conn->host;
     conn->opts.client_name = conn->client_name;
+    conn->backoff_ms = opts->reconnect_backoff_ms_initial;
     if (slots_create(conn))
         goto err_free_strings;
     pthread_mutex_init(&conn->lock, NULL);
@@ -118,7 +129,7 @@ err_free_strings:
 static int hello_ok_take(evs_server_info_t *info, const Evstore__V1__HelloOk *ok)
 {
     if (ok->protocol_version != PROTOCOL_VERSION || ok->frame_bytes_max == 0) {
-        errmsg_set("server answered Hello with protocol version %u, frame limit %u",
+        evsi_errmsg_set("server answered Hello with protocol version %u, frame limit %u",
                    ok->protocol_version, ok->frame_bytes_max);
         return EVS_EPROTOCOL;
     }
@@ -131,7 +142,7 @@ static int hello_ok_take(evs_server_info_t *info, const Evstore__V1__HelloOk *ok
     return 0;
 }
 
-int handshake_run(int fd, const evs_options_t *opts, uint64_t deadline_ns,
+int evsi_handshake_run(int fd, const evs_options_t *opts, uint64_t deadline_ns,
                   evs_server_info_t *info)
 {
     Evstore__V1__Hello hello = EVSTORE__V1__HELLO__INIT;
@@ -143,53 +154,131 @@ int handshake_run(int fd, const evs_options_t *opts, uint64_t deadline_ns,
     env.hello = &hello;
     uint8_t buf[FRAME_HEADER_BYTES + EVS_CLIENT_NAME_BYTES_MAX + 32];
     size_t len = frame_encode(&env, buf);
-    int err = sock_send_all(fd, buf, len, deadline_ns);
+    int err = evsi_sock_send_all(fd, buf, len, deadline_ns);
     envelope_t *resp = NULL;
     if (!err)
-        err = sock_recv_frame(fd, opts->recv_frame_bytes_max, deadline_ns, &resp);
+        err = evsi_sock_recv_frame(fd, opts->recv_frame_bytes_max, deadline_ns, &resp);
     if (err) {
         if (err == EVS_ETIMEDOUT || err == EVS_ECLOSED)
-            errmsg_set("handshake with %s:%u: %s", opts->host, (unsigned)opts->port,
+            evsi_errmsg_set("handshake with %s:%u: %s", opts->host, (unsigned)opts->port,
                        evs_strerror(err));
         return err;
     }
     if (resp->body_case == EVSTORE__V1__ENVELOPE__BODY_HELLO_OK)
         err = hello_ok_take(info, resp->hello_ok);
     else if (resp->body_case == EVSTORE__V1__ENVELOPE__BODY_ERROR)
-        err = error_from_envelope(resp);
+        err = evsi_error_from_envelope(resp);
     else {
-        errmsg_set("server answered Hello with message %d", (int)resp->body_case);
+        evsi_errmsg_set("server answered Hello with message %d", (int)resp->body_case);
         err = EVS_EPROTOCOL;
     }
     frame_free(resp);
     return err;
 }
 
+/* Connects and makes the handshake on a new socket, within
+ * connect_timeout_ms. Returns the socket, or a negative error. */
+static int socket_open(evs_conn_t *conn, evs_server_info_t *info)
+{
+    uint64_t deadline = evsi_deadline_after_ms(conn->opts.connect_timeout_ms);
+    int fd = evsi_sock_connect(conn->host, conn->opts.port, conn->opts.connect_timeout_ms);
+    if (fd < 0)
+        return fd;
+    int err = evsi_handshake_run(fd, &conn->opts, deadline, info);
+    if (err) {
+        close(fd);
+        return err;
+    }
+    return fd;
+}
+
+/* Installs a new socket (epoch + 1) and wakes the reader to poll it. */
+static void socket_install(evs_conn_t *conn, int fd, const evs_server_info_t *info)
+{
+    pthread_mutex_lock(&conn->send_lock);
+    pthread_mutex_lock(&conn->lock);
+    assert(conn->fd < 0);
+    conn->fd = fd;
+    conn->epoch++;
+    conn->info = *info;
+    conn->err = 0;
+    conn->err_msg[0] = '\0';
+    pthread_mutex_unlock(&conn->lock);
+    pthread_mutex_unlock(&conn->send_lock);
+    evsi_reader_wake(conn);
+}
+
+/* One reconnection attempt, made with conn->lock released (connecting set,
+ * so no other thread makes one meanwhile). A failure schedules the next
+ * attempt after the backoff, which doubles. Returns 0 or the error. Caller
+ * holds conn->lock. */
+static int reconnect_locked(evs_conn_t *conn)
+{
+    conn->connecting = true;
+    pthread_mutex_unlock(&conn->lock);
+    evs_server_info_t info;
+    int fd = socket_open(conn, &info);
+    if (fd >= 0)
+        socket_install(conn, fd, &info);
+    pthread_mutex_lock(&conn->lock);
+    conn->connecting = false;
+    pthread_cond_broadcast(&conn->link_cond);
+    if (fd >= 0)
+        return 0;
+    snprintf(conn->err_msg, sizeof conn->err_msg, "reconnecting: %s", evs_errmsg());
+    conn->err = fd;
+    conn->retry_at_ns = evsi_deadline_after_ms(conn->backoff_ms);
+    conn->backoff_ms = conn->backoff_ms > conn->opts.reconnect_backoff_ms_max / 2
+                           ? conn->opts.reconnect_backoff_ms_max
+                           : conn->backoff_ms * 2;
+    return fd;
+}
+
+int evsi_link_ready_locked(evs_conn_t *conn, uint64_t until_ns)
+{
+    for (;;) {
+        if (conn->fd >= 0 && !conn->closing)
+            return 0;
+        uint64_t now = evsi_clock_now_ns();
+        bool wait = conn->connecting || now < conn->retry_at_ns;
+        uint64_t wake = conn->connecting ? until_ns : conn->retry_at_ns;
+        if (conn->closing || conn->opts.retry_ms_max == 0 || (wait && wake > until_ns) ||
+            (!wait && now >= until_ns)) {
+            evsi_errmsg_set("%s", conn->err_msg);
+            return conn->err;
+        }
+        if (wait) {
+            evsi_cond_wait_until(&conn->link_cond, &conn->lock, wake);
+            continue;
+        }
+        int err = reconnect_locked(conn);
+        if (err && !evs_error_retryable(err))
+            return err;
+    }
+}
+
 int evs_connect(const evs_options_t *opts, evs_conn_t **out)
 {
     evs_options_t defaults;
-    errmsg_clear();
+    evsi_errmsg_clear();
     if (!opts) {
         evs_options_default(&defaults);
         opts = &defaults;
     }
-    int err = options_check(opts);
+    int err = evsi_options_check(opts);
     if (err)
         return err;
     evs_conn_t *conn;
     err = conn_alloc(opts, &conn);
     if (err)
         return err;
-    uint64_t deadline = deadline_after_ms(opts->connect_timeout_ms);
-    conn->fd = sock_connect(conn->host, opts->port, opts->connect_timeout_ms);
+    conn->fd = socket_open(conn, &conn->info);
     if (conn->fd < 0) {
         err = conn->fd;
         goto err_free_conn;
     }
-    err = handshake_run(conn->fd, &conn->opts, deadline, &conn->info);
-    if (err)
-        goto err_close_fd;
-    err = -pthread_create(&conn->reader, NULL, reader_main, conn);
+    conn->epoch = 1;
+    err = -pthread_create(&conn->reader, NULL, evsi_reader_main, conn);
     if (err)
         goto err_close_fd;
     conn->reader_started = true;
@@ -207,34 +296,31 @@ void evs_close(evs_conn_t *conn)
 {
     if (!conn)
         return;
-    conn_fail(conn, EVS_ECLOSED, "connection closed by evs_close()");
-    pthread_join(conn->reader, NULL);
-    close(conn->fd);
+    pthread_mutex_lock(&conn->lock);
+    conn->closing = true;
+    pthread_mutex_unlock(&conn->lock);
+    evsi_reader_wake(conn);
+    pthread_join(conn->reader, NULL); /* it fails what is in flight and closes the socket */
     conn_free(conn);
 }
 
 int evs_flush(evs_conn_t *conn, int timeout_ms)
 {
-    if (on_reader_thread(conn)) {
-        errmsg_set("evs_flush from a completion callback");
+    if (evsi_on_reader_thread(conn)) {
+        evsi_errmsg_set("evs_flush from a completion callback");
         return EVS_EDEADLOCK;
     }
-    uint64_t deadline = deadline_after_ms(timeout_ms);
-    struct timespec ts = { .tv_sec = (time_t)(deadline / 1000000000u),
-                           .tv_nsec = (long)(deadline % 1000000000u) };
+    uint64_t deadline = evsi_deadline_after_ms(timeout_ms);
     int err = 0;
     pthread_mutex_lock(&conn->lock);
-    while (conn->busy > 0 && !err) {
-        if (deadline == UINT64_MAX)
-            pthread_cond_wait(&conn->idle_cond, &conn->lock);
-        else if (pthread_cond_timedwait(&conn->idle_cond, &conn->lock, &ts) == ETIMEDOUT)
+    while (conn->busy > 0 && !err)
+        if (evsi_cond_wait_until(&conn->idle_cond, &conn->lock, deadline))
             err = EVS_ETIMEDOUT;
-    }
     if (!err && conn->err) {
         err = conn->err;
-        errmsg_set("%s", conn->err_msg);
+        evsi_errmsg_set("%s", conn->err_msg);
     } else if (err) {
-        errmsg_set("%u requests still in flight after %d ms", conn->busy, timeout_ms);
+        evsi_errmsg_set("%u requests still in flight after %d ms", conn->busy, timeout_ms);
     }
     pthread_mutex_unlock(&conn->lock);
     return err;
@@ -242,7 +328,10 @@ int evs_flush(evs_conn_t *conn, int timeout_ms)
 
 void evs_server_info(const evs_conn_t *conn, evs_server_info_t *out)
 {
-    *out = conn->info;
+    evs_conn_t *c = (evs_conn_t *)conn; /* the lock only */
+    pthread_mutex_lock(&c->lock);
+    *out = c->info;
+    pthread_mutex_unlock(&c->lock);
 }
 
 int evs_conn_error(evs_conn_t *conn)

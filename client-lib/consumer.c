@@ -4,7 +4,7 @@
  * The join's correlation id names the consumer in every GroupEvents frame;
  * acks and nacks each get a fresh id, and their answers (Done or Error) are
  * read by evs_consumer_next() along with the events and counted. Acks are
- * sent from any thread (link_send takes the link's send_lock); everything
+ * sent from any thread (evsi_link_send takes the link's send_lock); everything
  * else runs on the thread that calls evs_consumer_next(). */
 #include "client_int.h"
 
@@ -16,7 +16,7 @@
 struct evs_consumer {
     link_t link;
     char *name;
-    uint32_t max_inflight;
+    uint32_t inflight_max;
     uint64_t join_corr;    /* of the current membership */
     envelope_t *held;      /* GroupEvents being handed out */
     size_t held_next;
@@ -31,7 +31,7 @@ static void consumer_free(evs_consumer_t *c)
     frame_free(c->held);
     frame_free(c->pending);
     free(c->name);
-    link_destroy(&c->link);
+    evsi_link_destroy(&c->link);
     pthread_mutex_destroy(&c->stats_lock);
     free(c);
 }
@@ -40,33 +40,33 @@ static int join_send(evs_consumer_t *c)
 {
     Evstore__V1__GroupJoin gj = EVSTORE__V1__GROUP_JOIN__INIT;
     gj.name = c->name;
-    gj.max_inflight = c->max_inflight;
+    gj.max_inflight = c->inflight_max; /* the wire keeps its name */
     envelope_t env = EVSTORE__V1__ENVELOPE__INIT;
     env.body_case = EVSTORE__V1__ENVELOPE__BODY_GROUP_JOIN;
     env.group_join = &gj;
-    return link_send(&c->link, &env, deadline_after_ms(c->link.opts.io_timeout_ms),
+    return evsi_link_send(&c->link, &env, evsi_deadline_after_ms(c->link.opts.io_timeout_ms),
                      &c->join_corr);
 }
 
 /* Waits for GroupJoinOk or an Error; events that come first are pending. */
 static int join_wait(evs_consumer_t *c)
 {
-    uint64_t deadline = deadline_after_ms(c->link.opts.io_timeout_ms);
+    uint64_t deadline = evsi_deadline_after_ms(c->link.opts.io_timeout_ms);
     envelope_t *env = NULL;
-    int err = link_recv(&c->link, deadline, &env);
+    int err = evsi_link_recv(&c->link, deadline, &env);
     if (err)
         return err;
     if (env->correlation_id != c->join_corr) {
-        errmsg_set("answer to a join with correlation id %llu, sent %llu",
+        evsi_errmsg_set("answer to a join with correlation id %llu, sent %llu",
                    (unsigned long long)env->correlation_id, (unsigned long long)c->join_corr);
         err = EVS_EPROTOCOL;
     } else if (env->body_case == EVSTORE__V1__ENVELOPE__BODY_ERROR) {
-        err = error_from_envelope(env);
+        err = evsi_error_from_envelope(env);
     } else if (env->body_case == EVSTORE__V1__ENVELOPE__BODY_GROUP_EVENTS) {
         c->pending = env;
         return 0;
     } else if (env->body_case != EVSTORE__V1__ENVELOPE__BODY_GROUP_JOIN_OK) {
-        errmsg_set("server answered a join with message %d", (int)env->body_case);
+        evsi_errmsg_set("server answered a join with message %d", (int)env->body_case);
         err = EVS_EPROTOCOL;
     }
     frame_free(env);
@@ -76,14 +76,19 @@ static int join_wait(evs_consumer_t *c)
 /* Opens the link and joins; on failure the link is down again. */
 static int consumer_connect(evs_consumer_t *c)
 {
-    int err = link_open(&c->link);
+    int err = evsi_link_open(&c->link);
     if (!err)
         err = join_send(c);
     if (!err)
         err = join_wait(c);
     if (err)
-        link_down(&c->link);
+        evsi_link_down(&c->link);
     return err;
+}
+
+static int consumer_connect_cb(void *arg)
+{
+    return consumer_connect(arg);
 }
 
 static void consumer_lost(evs_consumer_t *c, int err)
@@ -95,7 +100,7 @@ static void consumer_lost(evs_consumer_t *c, int err)
     pthread_mutex_unlock(&c->stats_lock);
     frame_free(c->pending);
     c->pending = NULL;
-    link_down(&c->link);
+    evsi_link_down(&c->link);
 }
 
 static int consumer_fail(evs_consumer_t *c, int err)
@@ -108,7 +113,7 @@ static int consumer_fail(evs_consumer_t *c, int err)
 static int consumer_rejoin(evs_consumer_t *c, uint64_t deadline_ns)
 {
     for (;;) {
-        int err = link_wait_retry(&c->link, deadline_ns);
+        int err = evsi_link_wait_retry(&c->link, deadline_ns);
         if (err)
             return err;
         err = consumer_connect(c);
@@ -118,7 +123,7 @@ static int consumer_rejoin(evs_consumer_t *c, uint64_t deadline_ns)
             pthread_mutex_unlock(&c->stats_lock);
             return 0;
         }
-        if (!link_error_retryable(err))
+        if (!evs_error_retryable(err))
             return consumer_fail(c, err);
         pthread_mutex_lock(&c->stats_lock);
         c->stats.last_error = err;
@@ -136,7 +141,7 @@ static bool held_deliver(evs_consumer_t *c, evs_group_event_t *ev)
         const Evstore__V1__GroupEvent *g = ge->events[c->held_next++];
         if (!g->event)
             continue;
-        event_from_wire(&ev->event, g->event);
+        evsi_event_from_wire(&ev->event, g->event);
         ev->retry_count = g->retry_count;
         pthread_mutex_lock(&c->stats_lock);
         c->stats.events_delivered++;
@@ -156,7 +161,7 @@ static void ack_answer(evs_consumer_t *c, const envelope_t *env)
         c->stats.acks_done++;
     } else if (env->body_case == EVSTORE__V1__ENVELOPE__BODY_ERROR) {
         c->stats.ack_errors++;
-        c->stats.last_ack_error = error_from_wire(env->error->code);
+        c->stats.last_ack_error = evsi_error_from_wire(env->error->code);
     }
     pthread_mutex_unlock(&c->stats_lock);
 }
@@ -169,64 +174,64 @@ static int frame_handle(evs_consumer_t *c, envelope_t *env)
     if (env->correlation_id != c->join_corr) {
         ack_answer(c, env);
     } else if (env->body_case == EVSTORE__V1__ENVELOPE__BODY_GROUP_EVENTS) {
-        link_backoff_reset(&c->link);
+        evsi_link_backoff_reset(&c->link);
         c->held = env;
         c->held_next = 0;
         return 0;
     } else if (env->body_case == EVSTORE__V1__ENVELOPE__BODY_SUB_DROPPED) {
-        errmsg_set("the server dropped the consumer: %s", env->sub_dropped->reason);
+        evsi_errmsg_set("the server dropped the consumer: %s", env->sub_dropped->reason);
         consumer_lost(c, EVS_ECLOSED);
     } else if (env->body_case == EVSTORE__V1__ENVELOPE__BODY_ERROR) {
-        int err = error_from_envelope(env);
-        rc = link_error_retryable(err) ? (consumer_lost(c, err), 0) : consumer_fail(c, err);
+        int err = evsi_error_from_envelope(env);
+        rc = evs_error_retryable(err) ? (consumer_lost(c, err), 0) : consumer_fail(c, err);
     } else if (env->body_case != EVSTORE__V1__ENVELOPE__BODY_GROUP_JOIN_OK) {
-        errmsg_set("unexpected message %d for a group consumer", (int)env->body_case);
+        evsi_errmsg_set("unexpected message %d for a group consumer", (int)env->body_case);
         consumer_lost(c, EVS_EPROTOCOL);
     }
     frame_free(env);
     return rc;
 }
 
-int evs_group_join(const evs_options_t *opts, const char *name, uint32_t max_inflight,
+int evs_group_join(const evs_options_t *opts, const char *name, uint32_t inflight_max,
                    evs_consumer_t **out)
 {
-    errmsg_clear();
+    evsi_errmsg_clear();
     if (!name || !name[0]) {
-        errmsg_set("evs_group_join: no name");
+        evsi_errmsg_set("evs_group_join: no name");
         return -EINVAL;
     }
     evs_consumer_t *c = calloc(1, sizeof *c);
     if (!c)
         return -ENOMEM;
-    int err = link_init(&c->link, opts);
+    int err = evsi_link_init(&c->link, opts);
     if (err) {
         free(c);
         return err;
     }
     pthread_mutex_init(&c->stats_lock, NULL);
-    c->max_inflight = max_inflight;
+    c->inflight_max = inflight_max;
     c->name = strdup(name);
-    err = c->name ? consumer_connect(c) : -ENOMEM;
+    err = c->name ? evsi_link_first_open(&c->link, consumer_connect_cb, c) : -ENOMEM;
     if (err) {
         char msg[EVS_MESSAGE_BYTES_MAX];
         snprintf(msg, sizeof msg, "%s", evs_errmsg());
         consumer_free(c);
-        errmsg_set("%s", msg);
+        evsi_errmsg_set("%s", msg);
         return err;
     }
-    link_backoff_reset(&c->link);
+    evsi_link_backoff_reset(&c->link);
     *out = c;
     return 0;
 }
 
 int evs_consumer_next(evs_consumer_t *c, int timeout_ms, evs_group_event_t *ev)
 {
-    errmsg_clear();
-    uint64_t deadline = deadline_after_ms(timeout_ms);
+    evsi_errmsg_clear();
+    uint64_t deadline = evsi_deadline_after_ms(timeout_ms);
     for (;;) {
         if (c->fatal) {
             pthread_mutex_lock(&c->stats_lock);
-            errmsg_set("%s", c->stats.last_error_msg);
+            evsi_errmsg_set("%s", c->stats.last_error_msg);
             pthread_mutex_unlock(&c->stats_lock);
             return c->fatal;
         }
@@ -240,7 +245,7 @@ int evs_consumer_next(evs_consumer_t *c, int timeout_ms, evs_group_event_t *ev)
         }
         envelope_t *env = c->pending;
         c->pending = NULL;
-        int err = env ? 0 : link_recv(&c->link, deadline, &env);
+        int err = env ? 0 : evsi_link_recv(&c->link, deadline, &env);
         if (err == EVS_ETIMEDOUT)
             return err;
         if (err == -ENOMEM)
@@ -258,7 +263,7 @@ int evs_consumer_next(evs_consumer_t *c, int timeout_ms, evs_group_event_t *ev)
 /* Sends an ack or nack request and counts it. */
 static int ack_send(evs_consumer_t *c, envelope_t *env)
 {
-    int err = link_send(&c->link, env, deadline_after_ms(c->link.opts.io_timeout_ms), NULL);
+    int err = evsi_link_send(&c->link, env, evsi_deadline_after_ms(c->link.opts.io_timeout_ms), NULL);
     if (!err) {
         pthread_mutex_lock(&c->stats_lock);
         c->stats.acks_sent++;
@@ -274,9 +279,9 @@ int evs_consumer_ack(evs_consumer_t *c, uint64_t position)
 
 int evs_consumer_ack_many(evs_consumer_t *c, const uint64_t *positions, size_t count)
 {
-    errmsg_clear();
+    evsi_errmsg_clear();
     if (count == 0 || count > EVS_ACK_MANY_MAX || !positions) {
-        errmsg_set("evs_consumer_ack_many: 1..EVS_ACK_MANY_MAX positions");
+        evsi_errmsg_set("evs_consumer_ack_many: 1..EVS_ACK_MANY_MAX positions");
         return -EINVAL;
     }
     Evstore__V1__GroupAck ga = EVSTORE__V1__GROUP_ACK__INIT;
@@ -292,10 +297,10 @@ int evs_consumer_ack_many(evs_consumer_t *c, const uint64_t *positions, size_t c
 int evs_consumer_nack(evs_consumer_t *c, uint64_t position, evs_nack_action_t action,
                       const char *reason)
 {
-    errmsg_clear();
+    evsi_errmsg_clear();
     if ((action != EVS_NACK_RETRY && action != EVS_NACK_PARK && action != EVS_NACK_SKIP) ||
         (reason && strlen(reason) > EVS_NACK_REASON_BYTES_MAX)) {
-        errmsg_set("evs_consumer_nack: bad action or reason too long");
+        evsi_errmsg_set("evs_consumer_nack: bad action or reason too long");
         return -EINVAL;
     }
     Evstore__V1__GroupNack gn = EVSTORE__V1__GROUP_NACK__INIT;
@@ -330,8 +335,8 @@ void evs_consumer_close(evs_consumer_t *c)
         envelope_t env = EVSTORE__V1__ENVELOPE__INIT;
         env.body_case = EVSTORE__V1__ENVELOPE__BODY_UNSUBSCRIBE;
         env.unsubscribe = &un;
-        (void)link_send_as(&c->link, &env, c->join_corr,
-                           deadline_after_ms(CONSUMER_CLOSE_SEND_MS_MAX), NULL);
+        (void)evsi_link_send_as(&c->link, &env, c->join_corr,
+                           evsi_deadline_after_ms(CONSUMER_CLOSE_SEND_MS_MAX), NULL);
     }
     consumer_free(c);
 }

@@ -8,7 +8,7 @@
 
 static _Thread_local char errmsg_text[EVS_MESSAGE_BYTES_MAX];
 
-void errmsg_set(const char *fmt, ...)
+void evsi_errmsg_set(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -16,7 +16,7 @@ void errmsg_set(const char *fmt, ...)
     va_end(ap);
 }
 
-void errmsg_clear(void)
+void evsi_errmsg_clear(void)
 {
     errmsg_text[0] = '\0';
 }
@@ -36,7 +36,37 @@ bool evs_is_server_error(int err)
     return err >= EVS_ESERVER_FIRST && err <= EVS_ESERVER_LAST;
 }
 
-int error_from_wire(int code)
+bool evs_error_retryable(int err)
+{
+    switch (err) {
+    case EVS_ECLOSED:
+    case EVS_ETIMEDOUT:
+    case EVS_EPROTOCOL:
+    case EVS_ERESOLVE:
+    case EVS_EBUSY:
+    case EVS_ENOT_READY:
+    case EVS_EIO:
+    case -ECONNREFUSED:
+    case -ECONNRESET:
+    case -ECONNABORTED:
+    case -EPIPE:
+    case -ETIMEDOUT:
+    case -EHOSTUNREACH:
+    case -EHOSTDOWN:
+    case -ENETUNREACH:
+    case -ENETDOWN:
+    case -ENETRESET:
+    case -ENOTCONN:
+    case -EADDRNOTAVAIL:
+    case -EAGAIN:
+    case -EINTR:
+        return true;
+    default:
+        return false;
+    }
+}
+
+int evsi_error_from_wire(int code)
 {
     if (code >= EVSTORE__V1__ERROR_CODE__WRONG_EXPECTED_VERSION &&
         code <= EVSTORE__V1__ERROR_CODE__GROUP_EXISTS)
@@ -44,14 +74,14 @@ int error_from_wire(int code)
     return EVS_ESERVER;
 }
 
-int error_from_envelope(const envelope_t *env)
+int evsi_error_from_envelope(const envelope_t *env)
 {
     const Evstore__V1__Error *e = env->error;
-    int err = error_from_wire(e->code);
+    int err = evsi_error_from_wire(e->code);
     if (e->message && e->message[0])
-        errmsg_set("%s", e->message);
+        evsi_errmsg_set("%s", e->message);
     else
-        errmsg_set("server error %d", (int)e->code);
+        evsi_errmsg_set("server error %d", (int)e->code);
     return err;
 }
 

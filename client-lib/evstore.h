@@ -134,6 +134,22 @@ const char *evs_errmsg(void);
  * ..EVS_ESERVER_LAST): the request reached the server and was refused. */
 bool evs_is_server_error(int err);
 
+/* Returns true when err is a failure that trying again may cure, after a
+ * pause or on a new connection: the store could not be reached or the link
+ * failed (EVS_ECLOSED, EVS_ETIMEDOUT, EVS_EPROTOCOL, EVS_ERESOLVE, and the
+ * network errnos -ECONNREFUSED, -ECONNRESET, -ECONNABORTED, -EPIPE,
+ * -ETIMEDOUT, -EHOSTUNREACH, -EHOSTDOWN, -ENETUNREACH, -ENETDOWN,
+ * -ENETRESET, -ENOTCONN, -EADDRNOTAVAIL, -EAGAIN, -EINTR), or the server
+ * asked for a later try (EVS_EBUSY, EVS_ENOT_READY) or could not write
+ * (EVS_EIO: nothing was written). Everything else is an answer about the
+ * request, which the same request meets again: every other server error
+ * (EVS_EWRONG_VERSION, EVS_EBAD_REQUEST, EVS_EACCESS, ...), EVS_ETOO_LARGE,
+ * EVS_EDEADLOCK, EVS_EINFLIGHT, -EINVAL, -ENOMEM, any other errno, and 0.
+ * This is the one policy the library itself follows: connections retry
+ * requests (retry_ms_max), subscriptions and consumers reconnect, on these
+ * errors and only on these; a subscription ends on any other error. */
+bool evs_error_retryable(int err);
+
 /* Returns the library's version as text, e.g. "0.1.0". */
 const char *evs_version(void);
 
@@ -165,8 +181,11 @@ typedef struct evs_conn evs_conn_t;
 #define EVS_INFLIGHT_MAX_LIMIT 65536u            /* largest allowed inflight_max */
 #define EVS_RECV_FRAME_BYTES_MAX_DEFAULT (64u * 1024 * 1024) /* largest response frame */
 #define EVS_CLIENT_NAME_BYTES_MAX 255u
-#define EVS_RECONNECT_BACKOFF_MS_INITIAL_DEFAULT 100  /* subscriptions and consumers: */
-#define EVS_RECONNECT_BACKOFF_MS_MAX_DEFAULT 5000     /* first wait, then doubled up to this */
+#define EVS_RECONNECT_BACKOFF_MS_INITIAL_DEFAULT 100  /* first wait before reconnecting, */
+#define EVS_RECONNECT_BACKOFF_MS_MAX_DEFAULT 5000     /* then doubled up to this */
+#define EVS_RETRY_MS_MAX_DEFAULT 10000 /* a request retries for this long: rides out a store
+                                          restart (seconds), yet fails while a caller still
+                                          waits (an HTTP client, a handler's ack timeout) */
 
 typedef struct {
     const char *host;              /* name or address; default "127.0.0.1" */
@@ -181,19 +200,59 @@ typedef struct {
     uint32_t inflight_max;         /* 1..EVS_INFLIGHT_MAX_LIMIT */
     uint32_t recv_frame_bytes_max; /* a larger response frame closes the connection with
                                       EVS_EPROTOCOL */
-    int reconnect_backoff_ms_initial; /* subscriptions and group consumers only (a plain
-                                         connection ignores both): the wait before the
-                                         first reconnection attempt, > 0 */
+    int reconnect_backoff_ms_initial; /* the wait before the first reconnection attempt
+                                         after a failure, > 0; also a request's first
+                                         pause before retrying EVS_EBUSY/EVS_ENOT_READY */
     int reconnect_backoff_ms_max;     /* each failed attempt doubles the wait up to this
                                          (>= the initial wait) */
+    int retry_ms_max;              /* >= 0 (default EVS_RETRY_MS_MAX_DEFAULT): how long a
+                                      request keeps retrying failures that
+                                      evs_error_retryable() calls curable, reconnecting as
+                                      needed; and how long evs_subscribe() and
+                                      evs_group_join() wait for a store that is not up
+                                      yet. 0: fail at once, and a connection that failed
+                                      stays failed (no reconnection) */
 } evs_options_t;
 
 /* Fills *opts with the defaults above. */
 void evs_options_default(evs_options_t *opts);
 
+/* ## Reconnection and retries
+ *
+ * A connection outlives its TCP socket. When the socket fails (the server
+ * closed it or died, a send or a frame failed), every request in flight on
+ * it fails with a retryable error (EVS_ECLOSED, usually) and the connection
+ * is down. The next request, from any thread, reconnects: the first attempt
+ * waits reconnect_backoff_ms_initial after the failure, each failed attempt
+ * doubles the wait up to reconnect_backoff_ms_max, and one thread connects
+ * while the others wait for it. The handshake is made again and
+ * evs_server_info() then describes the new server.
+ *
+ * A blocking request retries each failure that evs_error_retryable() calls
+ * curable (a lost socket, a timeout, EVS_EBUSY, ...) until retry_ms_max has
+ * passed since the call began, reconnecting as needed; then it returns the
+ * last failure. Other errors (EVS_EWRONG_VERSION, EVS_EBAD_REQUEST, ...) are
+ * returned at once: the request was sent once. So a blocking call lasts at
+ * most about retry_ms_max + io_timeout_ms + connect_timeout_ms. Every
+ * request is safe to send twice: reads, information and group requests
+ * change nothing or end in the same state, and an append is idempotent by
+ * its event ids (the library fixes an all-zero id before the first attempt,
+ * see evs_event_t), so a retried append is written once. Asynchronous
+ * appends are not retried: their callback gets the retryable error, and
+ * the caller resends with the same ids. With retry_ms_max 0 nothing is
+ * retried and a failed connection stays failed, as a connection without
+ * this feature would.
+ *
+ * Requests are matched to the socket they were sent on: a late answer on
+ * an old socket is never taken for a new request, and no thread ever uses
+ * a socket after it was closed (the connection object stays; its socket
+ * changes under a lock, and only its reader thread closes one). */
+
 /* Connects to opts->host:opts->port (every address the name resolves to is
  * tried in turn), sends Hello (protocol version 1) and waits for HelloOk,
  * then starts the connection's reader thread. opts NULL means all defaults.
+ * This first connection is not retried: a store that cannot be reached now
+ * is reported now (callers that start before the store loop on it).
  * Returns 0 and *out, or: EVS_ERESOLVE, -ECONNREFUSED (or another -errno of
  * connect(2)), EVS_ETIMEDOUT, EVS_EPROTOCOL_VERSION (the server refused
  * the version), EVS_EPROTOCOL, EVS_ECLOSED, -EINVAL (bad options), -ENOMEM. */
@@ -224,7 +283,9 @@ typedef struct {
 /* Copies the server's HelloOk limits into *out. Never fails. */
 void evs_server_info(const evs_conn_t *conn, evs_server_info_t *out);
 
-/* Returns 0 while conn is usable, or the error that closed it. */
+/* Returns 0 while conn's socket is up, or the error that took it down:
+ * a retryable one (the next request reconnects unless retry_ms_max is 0),
+ * or EVS_ECLOSED after evs_close() began. */
 int evs_conn_error(evs_conn_t *conn);
 
 /* ==== appending ======================================================= */
@@ -243,7 +304,9 @@ int evs_conn_error(evs_conn_t *conn);
 
 /* An event to append. The pointers are only read during the call. */
 typedef struct {
-    uint8_t id[EVS_ID_BYTES]; /* unique; a retry reuses it (see evs_id_random()) */
+    uint8_t id[EVS_ID_BYTES]; /* unique; a retry reuses it (see evs_id_random()). All
+                                 zero: the library picks a random id for this call,
+                                 the same for all of its own retries */
     const char *type;         /* not empty, NUL-terminated */
     const void *data;         /* may be NULL when data_len is 0 */
     size_t data_len;
@@ -287,12 +350,13 @@ typedef struct {
 int evs_append(evs_conn_t *conn, const evs_stream_append_t *streams, size_t stream_count,
                evs_append_result_t *res);
 
-/* Completion callback of evs_append_async(). status is 0 or an error code
- * as evs_append() returns them (EVS_ETIMEDOUT when no answer came within
- * io_timeout_ms; EVS_ECLOSED when the connection closed first). res is
- * never NULL and is valid only during the call. Runs on the connection's
- * reader thread (see Threads above). */
-typedef void (*evs_append_cb)(void *ctx, int status, const evs_append_result_t *res);
+/* Completion callback of an asynchronous request (today: evs_append_async()).
+ * status is 0 or an error code as the blocking call returns them
+ * (EVS_ETIMEDOUT when no answer came within io_timeout_ms; EVS_ECLOSED when
+ * the socket failed first: both retryable, resend with the same ids). res
+ * is the request's result, never NULL and valid only during the call. Runs
+ * on the connection's reader thread (see Threads above). */
+typedef void (*evs_done_cb)(void *ctx, int status, const evs_append_result_t *res);
 
 /* Sends an append as evs_append() does, without waiting for the answer:
  * cb(ctx, ...) runs exactly once when it comes (or fails). Many appends may
@@ -304,7 +368,7 @@ typedef void (*evs_append_cb)(void *ctx, int status, const evs_append_result_t *
  * not run): -EINVAL, EVS_ETOO_LARGE, EVS_ETIMEDOUT (no slot came free),
  * EVS_EINFLIGHT, EVS_ECLOSED, -ENOMEM. */
 int evs_append_async(evs_conn_t *conn, const evs_stream_append_t *streams,
-                     size_t stream_count, evs_append_cb cb, void *ctx);
+                     size_t stream_count, evs_done_cb cb, void *ctx);
 
 /* ==== reading ========================================================= */
 
@@ -450,9 +514,9 @@ int evs_ping(evs_conn_t *conn, uint64_t *rtt_us);
  * and counted in evs_sub_stats_t.duplicates_dropped; it stays 0 against a
  * correct server.) While the server is unreachable evs_sub_next() returns
  * EVS_ETIMEDOUT at each timeout and keeps trying; one attempt may overrun
- * the timeout by up to connect_timeout_ms + io_timeout_ms. A refusal that
- * retrying cannot cure (any server error other than EVS_EBUSY and
- * EVS_ENOT_READY, e.g. EVS_EBAD_REQUEST, EVS_EACCESS) ends the
+ * the timeout by up to connect_timeout_ms + io_timeout_ms. A failure that
+ * evs_error_retryable() calls incurable (a server refusal such as
+ * EVS_EBAD_REQUEST or EVS_EACCESS, EVS_EPROTOCOL_VERSION, -ENOMEM) ends the
  * subscription: evs_sub_next() then returns that error, now and after.
  * A subscription from_end that loses its connection before it got any
  * frame resumes from the head the server reported when it started ("$ce-",
@@ -510,9 +574,11 @@ typedef struct {
 } evs_sub_stats_t;
 
 /* Connects (opts NULL: all defaults), sends the subscription and waits for
- * the server to accept it (at most connect_timeout_ms + io_timeout_ms).
- * The first connection is not retried: a server that cannot be reached now
- * is reported now. Returns 0 and *out (free it with evs_sub_close()), or:
+ * the server to accept it (at most connect_timeout_ms + io_timeout_ms per
+ * attempt). While the store cannot be reached (a retryable error), the
+ * first connection is retried with the reconnection backoff for up to
+ * opts.retry_ms_max, so a subscriber may start before the store; then, or
+ * on another error, it fails. Returns 0 and *out (free it with evs_sub_close()), or:
  * -EINVAL (no stream, bad options, too many types, batch_max over the limit),
  * the errors of evs_connect(), a server error (EVS_EBAD_REQUEST, ...),
  * EVS_ETIMEDOUT, EVS_ECLOSED, EVS_EPROTOCOL, -ENOMEM. */
@@ -563,7 +629,7 @@ typedef struct {
     evs_group_strategy_t strategy;
     uint32_t ack_timeout_ms;    /* redeliver when not acked in time */
     uint32_t max_retries;       /* deliveries after the first, then park */
-    uint32_t max_inflight_per_consumer; /* unacked events per consumer */
+    uint32_t inflight_max_per_consumer; /* unacked events per consumer */
     const char *const *types;   /* filter: keep events of these types... */
     size_t type_count;
     const char *type_prefix;    /* ...or whose type starts with this (NULL: none) */
@@ -629,7 +695,7 @@ int evs_group_replay_parked(evs_conn_t *conn, const char *name);
 
 /* A consumer joins a group over a connection of its own and pulls events
  * with evs_consumer_next(), as a subscription does (same reasons, same
- * bounded memory: at most max_inflight events are outstanding). When the
+ * bounded memory: at most inflight_max events are outstanding). When the
  * connection fails or the server drops the consumer, evs_consumer_next()
  * rejoins the group with the same backoff as a subscription. The events
  * that were in flight then go to other consumers (or to this one again):
@@ -676,12 +742,14 @@ typedef struct {
 #define EVS_NACK_REASON_BYTES_MAX 1024u
 
 /* Connects (opts NULL: all defaults) and joins the group name with at most
- * max_inflight unacked events (0: the group's setting). The first
- * connection is not retried. Returns 0 and *out (free it with
+ * inflight_max unacked events (0: the group's setting). While the store
+ * cannot be reached (a retryable error), the first connection is retried
+ * with the reconnection backoff for up to opts.retry_ms_max; then, or on
+ * another error, it fails. Returns 0 and *out (free it with
  * evs_consumer_close()), or: -EINVAL, the errors of evs_connect(),
  * EVS_EGROUP_NOT_FOUND, another server error, EVS_ETIMEDOUT, EVS_ECLOSED,
  * EVS_EPROTOCOL, -ENOMEM. */
-int evs_group_join(const evs_options_t *opts, const char *name, uint32_t max_inflight,
+int evs_group_join(const evs_options_t *opts, const char *name, uint32_t inflight_max,
                    evs_consumer_t **out);
 
 /* Waits up to timeout_ms (0: do not wait; -1: no bound) for the next event.

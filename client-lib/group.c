@@ -20,7 +20,7 @@ static int settings_check(const char *what, const evs_group_settings_t *s, bool 
         bad = "unknown strategy";
     if (!bad)
         return 0;
-    errmsg_set("%s: %s", what, bad);
+    evsi_errmsg_set("%s: %s", what, bad);
     return -EINVAL;
 }
 
@@ -36,8 +36,8 @@ static void settings_to_wire(Evstore__V1__GroupSettings *w, Evstore__V1__EventFi
                                                   : EVSTORE__V1__GROUP_STRATEGY__ROUND_ROBIN;
     w->ack_timeout_ms = s->ack_timeout_ms;
     w->max_retries = s->max_retries;
-    w->max_inflight_per_consumer = s->max_inflight_per_consumer;
-    if (filter_fill(filter, s->types, s->type_count, s->type_prefix))
+    w->max_inflight_per_consumer = s->inflight_max_per_consumer;
+    if (evsi_filter_fill(filter, s->types, s->type_count, s->type_prefix))
         w->filter = filter;
 }
 
@@ -45,7 +45,7 @@ static void settings_to_wire(Evstore__V1__GroupSettings *w, Evstore__V1__EventFi
 static int request_done(evs_conn_t *conn, envelope_t *env)
 {
     envelope_t *resp = NULL;
-    int err = request_expect(conn, env, EVSTORE__V1__ENVELOPE__BODY_DONE, &resp);
+    int err = evsi_request_expect(conn, env, EVSTORE__V1__ENVELOPE__BODY_DONE, &resp);
     frame_free(resp);
     return err;
 }
@@ -53,7 +53,7 @@ static int request_done(evs_conn_t *conn, envelope_t *env)
 /* Create or update: the same message, two bodies. */
 static int settings_send(evs_conn_t *conn, const evs_group_settings_t *s, bool create)
 {
-    errmsg_clear();
+    evsi_errmsg_clear();
     int err = settings_check(create ? "evs_group_create" : "evs_group_update", s, create);
     if (err)
         return err;
@@ -86,13 +86,13 @@ static int name_check(const char *what, const char *name)
 {
     if (name && name[0])
         return 0;
-    errmsg_set("%s: no name", what);
+    evsi_errmsg_set("%s: no name", what);
     return -EINVAL;
 }
 
 int evs_group_delete(evs_conn_t *conn, const char *name)
 {
-    errmsg_clear();
+    evsi_errmsg_clear();
     int err = name_check("evs_group_delete", name);
     if (err)
         return err;
@@ -106,7 +106,7 @@ int evs_group_delete(evs_conn_t *conn, const char *name)
 
 int evs_group_replay_parked(evs_conn_t *conn, const char *name)
 {
-    errmsg_clear();
+    evsi_errmsg_clear();
     int err = name_check("evs_group_replay_parked", name);
     if (err)
         return err;
@@ -133,7 +133,7 @@ static void info_from_wire(evs_group_info_t *out, const Evstore__V1__GroupInfo *
                                      : EVS_GROUP_ROUND_ROBIN;
         out->settings.ack_timeout_ms = s->ack_timeout_ms;
         out->settings.max_retries = s->max_retries;
-        out->settings.max_inflight_per_consumer = s->max_inflight_per_consumer;
+        out->settings.inflight_max_per_consumer = s->max_inflight_per_consumer;
         if (s->filter) {
             out->settings.types = (const char *const *)s->filter->types;
             out->settings.type_count = s->filter->n_types;
@@ -156,7 +156,7 @@ static void info_from_wire(evs_group_info_t *out, const Evstore__V1__GroupInfo *
 int evs_group_info(evs_conn_t *conn, const char *name, evs_group_info_t *out)
 {
     memset(out, 0, sizeof *out);
-    errmsg_clear();
+    evsi_errmsg_clear();
     int err = name_check("evs_group_info", name);
     if (err)
         return err;
@@ -166,7 +166,7 @@ int evs_group_info(evs_conn_t *conn, const char *name, evs_group_info_t *out)
     env.body_case = EVSTORE__V1__ENVELOPE__BODY_GROUP_INFO;
     env.group_info = &gn;
     envelope_t *resp = NULL;
-    err = request_expect(conn, &env, EVSTORE__V1__ENVELOPE__BODY_GROUP_INFO_OK, &resp);
+    err = evsi_request_expect(conn, &env, EVSTORE__V1__ENVELOPE__BODY_GROUP_INFO_OK, &resp);
     if (err)
         return err;
     info_from_wire(out, resp->group_info_ok);
@@ -185,13 +185,13 @@ void evs_group_info_free(evs_group_info_t *info)
 int evs_group_list(evs_conn_t *conn, evs_group_list_t *out)
 {
     memset(out, 0, sizeof *out);
-    errmsg_clear();
+    evsi_errmsg_clear();
     Evstore__V1__GroupListRequest gl = EVSTORE__V1__GROUP_LIST_REQUEST__INIT;
     envelope_t env = EVSTORE__V1__ENVELOPE__INIT;
     env.body_case = EVSTORE__V1__ENVELOPE__BODY_GROUP_LIST;
     env.group_list = &gl;
     envelope_t *resp = NULL;
-    int err = request_expect(conn, &env, EVSTORE__V1__ENVELOPE__BODY_GROUP_LIST_OK, &resp);
+    int err = evsi_request_expect(conn, &env, EVSTORE__V1__ENVELOPE__BODY_GROUP_LIST_OK, &resp);
     if (err)
         return err;
     const Evstore__V1__GroupList *list = resp->group_list_ok;

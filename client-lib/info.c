@@ -9,11 +9,11 @@
 
 int evs_stream_info(evs_conn_t *conn, const char *stream, evs_stream_info_t *out)
 {
-    errmsg_clear();
+    evsi_errmsg_clear();
     out->exists = false;
     out->version = EVS_VERSION_NONE;
     if (!stream || !stream[0]) {
-        errmsg_set("evs_stream_info: no stream");
+        evsi_errmsg_set("evs_stream_info: no stream");
         return -EINVAL;
     }
     Evstore__V1__StreamInfoRequest si = EVSTORE__V1__STREAM_INFO_REQUEST__INIT;
@@ -22,7 +22,7 @@ int evs_stream_info(evs_conn_t *conn, const char *stream, evs_stream_info_t *out
     env.body_case = EVSTORE__V1__ENVELOPE__BODY_STREAM_INFO;
     env.stream_info = &si;
     envelope_t *resp = NULL;
-    int err = request_expect(conn, &env, EVSTORE__V1__ENVELOPE__BODY_STREAM_INFO_OK, &resp);
+    int err = evsi_request_expect(conn, &env, EVSTORE__V1__ENVELOPE__BODY_STREAM_INFO_OK, &resp);
     if (err == EVS_ESTREAM_NOT_FOUND)
         return 0; /* documented: not an error here */
     if (err)
@@ -58,7 +58,7 @@ int evs_list_streams(evs_conn_t *conn, const char *prefix, const char *after,
                      uint32_t max_count, evs_stream_list_t *out)
 {
     memset(out, 0, sizeof *out);
-    errmsg_clear();
+    evsi_errmsg_clear();
     Evstore__V1__ListStreamsRequest ls = EVSTORE__V1__LIST_STREAMS_REQUEST__INIT;
     ls.prefix = (char *)(prefix ? prefix : "");
     ls.after = (char *)(after ? after : "");
@@ -67,7 +67,7 @@ int evs_list_streams(evs_conn_t *conn, const char *prefix, const char *after,
     env.body_case = EVSTORE__V1__ENVELOPE__BODY_LIST_STREAMS;
     env.list_streams = &ls;
     envelope_t *resp = NULL;
-    int err = request_expect(conn, &env, EVSTORE__V1__ENVELOPE__BODY_LIST_STREAMS_OK, &resp);
+    int err = evsi_request_expect(conn, &env, EVSTORE__V1__ENVELOPE__BODY_LIST_STREAMS_OK, &resp);
     if (err)
         return err;
     return stream_list_take(resp, out);
@@ -100,13 +100,13 @@ static void server_stats_take(const Evstore__V1__ServerStatsResponse *s, evs_ser
 int evs_server_stats(evs_conn_t *conn, evs_server_stats_t *out)
 {
     memset(out, 0, sizeof *out);
-    errmsg_clear();
+    evsi_errmsg_clear();
     Evstore__V1__ServerStatsRequest ss = EVSTORE__V1__SERVER_STATS_REQUEST__INIT;
     envelope_t env = EVSTORE__V1__ENVELOPE__INIT;
     env.body_case = EVSTORE__V1__ENVELOPE__BODY_SERVER_STATS;
     env.server_stats = &ss;
     envelope_t *resp = NULL;
-    int err = request_expect(conn, &env, EVSTORE__V1__ENVELOPE__BODY_SERVER_STATS_OK, &resp);
+    int err = evsi_request_expect(conn, &env, EVSTORE__V1__ENVELOPE__BODY_SERVER_STATS_OK, &resp);
     if (err)
         return err;
     server_stats_take(resp->server_stats_ok, out);
@@ -116,24 +116,24 @@ int evs_server_stats(evs_conn_t *conn, evs_server_stats_t *out)
 
 int evs_ping(evs_conn_t *conn, uint64_t *rtt_us)
 {
-    errmsg_clear();
-    uint64_t start = clock_now_ns();
+    evsi_errmsg_clear();
+    uint64_t start = evsi_clock_now_ns();
     Evstore__V1__Ping ping = EVSTORE__V1__PING__INIT;
     ping.nonce = start;
     envelope_t env = EVSTORE__V1__ENVELOPE__INIT;
     env.body_case = EVSTORE__V1__ENVELOPE__BODY_PING;
     env.ping = &ping;
     envelope_t *resp = NULL;
-    int err = request_expect(conn, &env, EVSTORE__V1__ENVELOPE__BODY_PONG, &resp);
+    int err = evsi_request_expect(conn, &env, EVSTORE__V1__ENVELOPE__BODY_PONG, &resp);
     if (err)
         return err;
     if (resp->pong->nonce != start) {
-        errmsg_set("pong nonce %llu, sent %llu", (unsigned long long)resp->pong->nonce,
+        evsi_errmsg_set("pong nonce %llu, sent %llu", (unsigned long long)resp->pong->nonce,
                    (unsigned long long)start);
         err = EVS_EPROTOCOL;
     }
     frame_free(resp);
     if (rtt_us && !err)
-        *rtt_us = (clock_now_ns() - start) / 1000u;
+        *rtt_us = (evsi_clock_now_ns() - start) / 1000u;
     return err;
 }

@@ -12,7 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-int link_init(link_t *l, const evs_options_t *opts)
+int evsi_link_init(link_t *l, const evs_options_t *opts)
 {
     evs_options_t defaults;
     memset(l, 0, sizeof *l);
@@ -21,14 +21,9 @@ int link_init(link_t *l, const evs_options_t *opts)
         evs_options_default(&defaults);
         opts = &defaults;
     }
-    int err = options_check(opts);
+    int err = evsi_options_check(opts);
     if (err)
         return err;
-    if (opts->reconnect_backoff_ms_initial <= 0 ||
-        opts->reconnect_backoff_ms_max < opts->reconnect_backoff_ms_initial) {
-        errmsg_set("options: reconnect backoff must be positive, initial <= max");
-        return -EINVAL;
-    }
     l->opts = *opts;
     l->host = strdup(opts->host);
     l->client_name = strdup(opts->client_name);
@@ -56,24 +51,24 @@ static void link_close_fd(link_t *l)
         close(fd);
 }
 
-void link_destroy(link_t *l)
+void evsi_link_destroy(link_t *l)
 {
     link_close_fd(l);
-    rbuf_free(&l->rb);
+    evsi_rbuf_free(&l->rb);
     pthread_mutex_destroy(&l->send_lock);
     free(l->host);
     free(l->client_name);
 }
 
-int link_open(link_t *l)
+int evsi_link_open(link_t *l)
 {
     assert(l->fd < 0);
-    uint64_t deadline = deadline_after_ms(l->opts.connect_timeout_ms);
-    int fd = sock_connect(l->host, l->opts.port, l->opts.connect_timeout_ms);
+    uint64_t deadline = evsi_deadline_after_ms(l->opts.connect_timeout_ms);
+    int fd = evsi_sock_connect(l->host, l->opts.port, l->opts.connect_timeout_ms);
     if (fd < 0)
         return fd;
     evs_server_info_t info;
-    int err = handshake_run(fd, &l->opts, deadline, &info);
+    int err = evsi_handshake_run(fd, &l->opts, deadline, &info);
     if (err) {
         close(fd);
         return err;
@@ -86,44 +81,44 @@ int link_open(link_t *l)
     return 0;
 }
 
-void link_down(link_t *l)
+void evsi_link_down(link_t *l)
 {
     link_close_fd(l);
     l->rb.start = l->rb.len = 0;
-    l->retry_at_ns = deadline_after_ms(l->backoff_ms);
+    l->retry_at_ns = evsi_deadline_after_ms(l->backoff_ms);
     int doubled = l->backoff_ms > l->opts.reconnect_backoff_ms_max / 2
                       ? l->opts.reconnect_backoff_ms_max
                       : l->backoff_ms * 2;
     l->backoff_ms = doubled;
 }
 
-void link_backoff_reset(link_t *l)
+void evsi_link_backoff_reset(link_t *l)
 {
     l->backoff_ms = l->opts.reconnect_backoff_ms_initial;
 }
 
-int link_wait_retry(const link_t *l, uint64_t deadline_ns)
+int evsi_link_wait_retry(const link_t *l, uint64_t deadline_ns)
 {
     uint64_t until = l->retry_at_ns < deadline_ns ? l->retry_at_ns : deadline_ns;
-    for (uint64_t now = clock_now_ns(); now < until; now = clock_now_ns()) {
+    for (uint64_t now = evsi_clock_now_ns(); now < until; now = evsi_clock_now_ns()) {
         uint64_t ns = until - now;
         struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000u),
                                .tv_nsec = (long)(ns % 1000000000u) };
         nanosleep(&ts, NULL);
     }
-    if (clock_now_ns() < l->retry_at_ns) {
-        errmsg_set("reconnecting to %s:%u", l->host, (unsigned)l->opts.port);
+    if (evsi_clock_now_ns() < l->retry_at_ns) {
+        evsi_errmsg_set("reconnecting to %s:%u", l->host, (unsigned)l->opts.port);
         return EVS_ETIMEDOUT;
     }
     return 0;
 }
 
-int link_send(link_t *l, envelope_t *env, uint64_t deadline_ns, uint64_t *corr)
+int evsi_link_send(link_t *l, envelope_t *env, uint64_t deadline_ns, uint64_t *corr)
 {
-    return link_send_as(l, env, 0, deadline_ns, corr);
+    return evsi_link_send_as(l, env, 0, deadline_ns, corr);
 }
 
-int link_send_as(link_t *l, envelope_t *env, uint64_t corr_given, uint64_t deadline_ns,
+int evsi_link_send_as(link_t *l, envelope_t *env, uint64_t corr_given, uint64_t deadline_ns,
                  uint64_t *corr)
 {
     env->correlation_id = UINT64_MAX; /* the largest encoding, for the size */
@@ -134,10 +129,10 @@ int link_send_as(link_t *l, envelope_t *env, uint64_t corr_given, uint64_t deadl
     int err = 0;
     pthread_mutex_lock(&l->send_lock);
     if (l->fd < 0) {
-        errmsg_set("not connected (reconnecting)");
+        evsi_errmsg_set("not connected (reconnecting)");
         err = EVS_ECLOSED;
     } else if (size - FRAME_HEADER_BYTES > l->info.frame_bytes_max) {
-        errmsg_set("request of %zu bytes is over the server's frame limit of %u bytes", size,
+        evsi_errmsg_set("request of %zu bytes is over the server's frame limit of %u bytes", size,
                    l->info.frame_bytes_max);
         err = EVS_ETOO_LARGE;
     } else {
@@ -145,9 +140,9 @@ int link_send_as(link_t *l, envelope_t *env, uint64_t corr_given, uint64_t deadl
         if (corr)
             *corr = env->correlation_id;
         size_t len = frame_encode(env, buf);
-        err = sock_send_all(l->fd, buf, len, deadline_ns);
+        err = evsi_sock_send_all(l->fd, buf, len, deadline_ns);
         if (err) {
-            errmsg_set("sending to %s:%u: %s", l->host, (unsigned)l->opts.port,
+            evsi_errmsg_set("sending to %s:%u: %s", l->host, (unsigned)l->opts.port,
                        evs_strerror(err));
             shutdown(l->fd, SHUT_RDWR); /* part of a frame may be out: the receiver resets */
         }
@@ -168,7 +163,7 @@ static int frame_take(link_t *l, envelope_t **out, size_t *need)
     frame_status_t st =
         frame_peek(rb->data + rb->start, avail, l->opts.recv_frame_bytes_max, &body);
     if (st == FRAME_TOO_LARGE) {
-        errmsg_set("server sent a frame over recv_frame_bytes_max");
+        evsi_errmsg_set("server sent a frame over recv_frame_bytes_max");
         return EVS_EPROTOCOL;
     }
     if (st == FRAME_NEED_MORE) {
@@ -178,7 +173,7 @@ static int frame_take(link_t *l, envelope_t **out, size_t *need)
     *out = frame_decode(rb->data + rb->start + FRAME_HEADER_BYTES, body);
     rb->start += FRAME_HEADER_BYTES + body;
     if (!*out) {
-        errmsg_set("server sent a frame that is not an Envelope");
+        evsi_errmsg_set("server sent a frame that is not an Envelope");
         return EVS_EPROTOCOL;
     }
     return 1;
@@ -188,7 +183,7 @@ static int frame_take(link_t *l, envelope_t **out, size_t *need)
 static int receive_some(link_t *l, size_t need, uint64_t deadline_ns)
 {
     size_t want = need > CLIENT_RECV_CHUNK_BYTES ? need : CLIENT_RECV_CHUNK_BYTES;
-    if (rbuf_reserve(&l->rb, want))
+    if (evsi_rbuf_reserve(&l->rb, want))
         return -ENOMEM;
     for (;;) {
         ssize_t n = recv(l->fd, l->rb.data + l->rb.len, l->rb.cap - l->rb.len, MSG_DONTWAIT);
@@ -197,16 +192,16 @@ static int receive_some(link_t *l, size_t need, uint64_t deadline_ns)
             return 0;
         }
         if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-            errmsg_set("connection to %s:%u closed%s%s", l->host, (unsigned)l->opts.port,
+            evsi_errmsg_set("connection to %s:%u closed%s%s", l->host, (unsigned)l->opts.port,
                        n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
             return EVS_ECLOSED;
         }
         if (errno == EINTR)
             continue;
         struct pollfd p = { .fd = l->fd, .events = POLLIN };
-        int r = poll(&p, 1, ms_until(deadline_ns));
+        int r = poll(&p, 1, evsi_ms_until(deadline_ns));
         if (r == 0) {
-            errmsg_set("nothing received in time");
+            evsi_errmsg_set("nothing received in time");
             return EVS_ETIMEDOUT;
         }
         if (r < 0 && errno != EINTR)
@@ -214,7 +209,7 @@ static int receive_some(link_t *l, size_t need, uint64_t deadline_ns)
     }
 }
 
-int link_recv(link_t *l, uint64_t deadline_ns, envelope_t **out)
+int evsi_link_recv(link_t *l, uint64_t deadline_ns, envelope_t **out)
 {
     assert(l->fd >= 0);
     for (;;) {
@@ -228,11 +223,16 @@ int link_recv(link_t *l, uint64_t deadline_ns, envelope_t **out)
     }
 }
 
-bool link_error_retryable(int err)
+int evsi_link_first_open(link_t *l, int (*open_fn)(void *arg), void *arg)
 {
-    if (err == EVS_EBUSY || err == EVS_ENOT_READY)
-        return true;
-    if (evs_is_server_error(err) || err == EVS_ESERVER)
-        return false;
-    return err != -EINVAL && err != -ENOMEM;
+    uint64_t until = evsi_deadline_after_ms(l->opts.retry_ms_max);
+    for (;;) {
+        int err = open_fn(arg);
+        if (!err || !evs_error_retryable(err) || l->retry_at_ns > until)
+            return err;
+        char msg[EVS_MESSAGE_BYTES_MAX];
+        snprintf(msg, sizeof msg, "%s", evs_errmsg());
+        (void)evsi_link_wait_retry(l, until); /* retry_at <= until: it returns 0 */
+        evsi_errmsg_set("%s", msg);
+    }
 }

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool filter_fill(Evstore__V1__EventFilter *filter, const char *const *types, size_t type_count,
+bool evsi_filter_fill(Evstore__V1__EventFilter *filter, const char *const *types, size_t type_count,
                  const char *type_prefix)
 {
     evstore__v1__event_filter__init(filter);
@@ -27,11 +27,11 @@ static void read_request_fill(Evstore__V1__ReadRequest *rr, Evstore__V1__EventFi
     rr->from_end = req->from_end;
     rr->backwards = req->backwards || req->from_end;
     rr->max_count = req->max_count;
-    if (filter_fill(filter, req->types, req->type_count, req->type_prefix))
+    if (evsi_filter_fill(filter, req->types, req->type_count, req->type_prefix))
         rr->filter = filter;
 }
 
-void event_from_wire(evs_recorded_event_t *out, const Evstore__V1__RecordedEvent *e)
+void evsi_event_from_wire(evs_recorded_event_t *out, const Evstore__V1__RecordedEvent *e)
 {
     out->position = e->position;
     out->version = e->version;
@@ -58,7 +58,7 @@ static int read_result_take(envelope_t *env, evs_read_result_t *res)
         }
     }
     for (size_t i = 0; i < rr->n_events; i++)
-        event_from_wire(&res->events[i], rr->events[i]);
+        evsi_event_from_wire(&res->events[i], rr->events[i]);
     res->count = rr->n_events;
     res->next = rr->next;
     res->end = rr->end;
@@ -70,9 +70,9 @@ static int read_result_take(envelope_t *env, evs_read_result_t *res)
 int evs_read(evs_conn_t *conn, const evs_read_t *req, evs_read_result_t *res)
 {
     memset(res, 0, sizeof *res);
-    errmsg_clear();
+    evsi_errmsg_clear();
     if (!req || !req->stream || !req->stream[0] || (req->type_count && !req->types)) {
-        errmsg_set("evs_read: no stream, or types missing");
+        evsi_errmsg_set("evs_read: no stream, or types missing");
         return -EINVAL;
     }
     Evstore__V1__ReadRequest rr;
@@ -82,7 +82,7 @@ int evs_read(evs_conn_t *conn, const evs_read_t *req, evs_read_result_t *res)
     env.body_case = EVSTORE__V1__ENVELOPE__BODY_READ;
     env.read = &rr;
     envelope_t *resp = NULL;
-    int err = request_expect(conn, &env, EVSTORE__V1__ENVELOPE__BODY_READ_OK, &resp);
+    int err = evsi_request_expect(conn, &env, EVSTORE__V1__ENVELOPE__BODY_READ_OK, &resp);
     if (err)
         return err;
     return read_result_take(resp, res);

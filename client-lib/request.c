@@ -7,15 +7,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
-bool on_reader_thread(const evs_conn_t *conn)
+bool evsi_on_reader_thread(const evs_conn_t *conn)
 {
     return conn->reader_started && pthread_equal(pthread_self(), conn->reader);
 }
 
-/* Waits on cond until the deadline. Returns 0, or ETIMEDOUT. */
-static int cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock, uint64_t deadline_ns)
+int evsi_cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock, uint64_t deadline_ns)
 {
     if (deadline_ns == UINT64_MAX)
         return pthread_cond_wait(cond, lock);
@@ -24,25 +25,14 @@ static int cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock, uint64_t
     return pthread_cond_timedwait(cond, lock, &ts) == ETIMEDOUT ? ETIMEDOUT : 0;
 }
 
-void conn_fail_locked(evs_conn_t *conn, int err, const char *msg)
+void evsi_reader_wake(evs_conn_t *conn)
 {
-    if (!conn->err) {
-        conn->err = err;
-        snprintf(conn->err_msg, sizeof conn->err_msg, "%s", msg);
-    }
     uint64_t one = 1;
     ssize_t n = write(conn->wake_fd, &one, sizeof one);
     (void)n; /* a full eventfd counter already wakes the reader */
 }
 
-void conn_fail(evs_conn_t *conn, int err, const char *msg)
-{
-    pthread_mutex_lock(&conn->lock);
-    conn_fail_locked(conn, err, msg);
-    pthread_mutex_unlock(&conn->lock);
-}
-
-void slot_release_locked(evs_conn_t *conn, uint32_t index)
+void evsi_slot_release_locked(evs_conn_t *conn, uint32_t index)
 {
     slot_t *s = &conn->slots[index];
     assert(s->state != SLOT_FREE);
@@ -58,7 +48,7 @@ void slot_release_locked(evs_conn_t *conn, uint32_t index)
     pthread_cond_signal(&conn->slot_free_cond);
 }
 
-void async_unlink_locked(evs_conn_t *conn, uint32_t index)
+void evsi_async_unlink_locked(evs_conn_t *conn, uint32_t index)
 {
     slot_t *s = &conn->slots[index];
     if (s->prev != SLOT_NONE)
@@ -87,30 +77,31 @@ static bool async_link_locked(evs_conn_t *conn, uint32_t index)
     return s->prev == SLOT_NONE;
 }
 
-/* Takes a free slot, waiting for one until the deadline when allowed.
- * Returns 0 and *index, EVS_EINFLIGHT, EVS_ETIMEDOUT or the connection's
- * error. */
+/* Takes a free slot on the current socket, waiting for one until the
+ * deadline when allowed. Returns 0 and *index, EVS_EINFLIGHT, EVS_ETIMEDOUT,
+ * or the link's error when the socket is down (or goes down meanwhile). */
 static int slot_take_locked(evs_conn_t *conn, bool may_wait, uint64_t deadline_ns,
                             uint32_t *index)
 {
-    while (!conn->err && conn->free_head == SLOT_NONE) {
+    while (conn->fd >= 0 && conn->free_head == SLOT_NONE) {
         if (!may_wait) {
-            errmsg_set("%u requests in flight", conn->opts.inflight_max);
+            evsi_errmsg_set("%u requests in flight", conn->opts.inflight_max);
             return EVS_EINFLIGHT;
         }
-        if (cond_wait_until(&conn->slot_free_cond, &conn->lock, deadline_ns)) {
-            errmsg_set("no in-flight slot came free within %d ms", conn->opts.io_timeout_ms);
+        if (evsi_cond_wait_until(&conn->slot_free_cond, &conn->lock, deadline_ns)) {
+            evsi_errmsg_set("no in-flight slot came free within %d ms", conn->opts.io_timeout_ms);
             return EVS_ETIMEDOUT;
         }
     }
-    if (conn->err) {
-        errmsg_set("%s", conn->err_msg);
+    if (conn->fd < 0) {
+        evsi_errmsg_set("%s", conn->err_msg);
         return conn->err;
     }
     uint32_t i = conn->free_head;
     slot_t *s = &conn->slots[i];
     conn->free_head = s->next;
     s->gen = s->gen == UINT32_MAX ? 1 : s->gen + 1;
+    s->epoch = conn->epoch;
     s->done = false;
     s->resp = NULL;
     s->err = 0;
@@ -127,34 +118,39 @@ static uint64_t slot_correlation_id(const evs_conn_t *conn, uint32_t index)
 
 /* Allocates the frame buffer for req, sized for the largest correlation id,
  * and refuses a frame the server would not accept. */
-static int frame_alloc(const evs_conn_t *conn, envelope_t *req, uint8_t **buf)
+static int frame_alloc(evs_conn_t *conn, envelope_t *req, uint8_t **buf)
 {
     req->correlation_id = UINT64_MAX;
     size_t size = frame_size(req);
-    if (size - FRAME_HEADER_BYTES > conn->info.frame_bytes_max) {
-        errmsg_set("request of %zu bytes is over the server's frame limit of %u bytes", size,
-                   conn->info.frame_bytes_max);
+    pthread_mutex_lock(&conn->lock);
+    uint32_t limit = conn->info.frame_bytes_max;
+    pthread_mutex_unlock(&conn->lock);
+    if (size - FRAME_HEADER_BYTES > limit) {
+        evsi_errmsg_set("request of %zu bytes is over the server's frame limit of %u bytes", size,
+                   limit);
         return EVS_ETOO_LARGE;
     }
     *buf = malloc(size);
     return *buf ? 0 : -ENOMEM;
 }
 
-/* Encodes req for slot index and writes it whole. A failed write closes the
- * connection (part of a frame may be out); the reader then fails the slot. */
+/* Encodes req for slot index and writes it whole on the socket of the
+ * slot's epoch. When that socket is gone already, nothing is sent (the
+ * reader failed or fails the slot). A failed write shuts the socket down
+ * (part of a frame may be out): the reader then takes it down and fails
+ * every slot of its epoch, this one too. */
 static void frame_send(evs_conn_t *conn, envelope_t *req, uint8_t *buf, uint32_t index,
                        uint64_t deadline_ns)
 {
     req->correlation_id = slot_correlation_id(conn, index);
     size_t len = frame_encode(req, buf);
     pthread_mutex_lock(&conn->send_lock);
-    int err = sock_send_all(conn->fd, buf, len, deadline_ns);
+    pthread_mutex_lock(&conn->lock);
+    int fd = conn->epoch == conn->slots[index].epoch ? conn->fd : -1;
+    pthread_mutex_unlock(&conn->lock);
+    if (fd >= 0 && evsi_sock_send_all(fd, buf, len, deadline_ns) != 0)
+        shutdown(fd, SHUT_RDWR);
     pthread_mutex_unlock(&conn->send_lock);
-    if (err) {
-        char msg[EVS_MESSAGE_BYTES_MAX];
-        snprintf(msg, sizeof msg, "sending a request: %s", evs_strerror(err));
-        conn_fail(conn, err == EVS_ETIMEDOUT ? EVS_ETIMEDOUT : EVS_ECLOSED, msg);
-    }
 }
 
 /* Waits for slot index to be answered; releases it (or abandons it on
@@ -164,59 +160,142 @@ static int slot_wait_locked(evs_conn_t *conn, uint32_t index, uint64_t deadline_
 {
     slot_t *s = &conn->slots[index];
     while (!s->done) {
-        if (cond_wait_until(&s->cond, &conn->lock, deadline_ns)) {
+        if (evsi_cond_wait_until(&s->cond, &conn->lock, deadline_ns)) {
             s->state = SLOT_ABANDONED;
-            errmsg_set("no answer within %d ms", conn->opts.io_timeout_ms);
+            evsi_errmsg_set("no answer within %d ms", conn->opts.io_timeout_ms);
             return EVS_ETIMEDOUT;
         }
     }
     int err = s->err;
     *resp = s->resp;
     if (err)
-        errmsg_set("%s", conn->err_msg);
-    slot_release_locked(conn, index);
+        evsi_errmsg_set("%s", conn->err_msg);
+    evsi_slot_release_locked(conn, index);
     return err;
 }
 
-int request_sync(evs_conn_t *conn, envelope_t *req, int want, envelope_t **resp)
+/* One attempt: waits for the socket (reconnecting within the budget), then
+ * sends req and waits for its answer within io_timeout_ms. */
+static int request_once(evs_conn_t *conn, envelope_t *req, uint8_t *buf, uint64_t until_ns,
+                        envelope_t **resp)
 {
-    if (on_reader_thread(conn)) {
-        errmsg_set("blocking call from a completion callback");
-        return EVS_EDEADLOCK;
-    }
-    uint64_t deadline = deadline_after_ms(conn->opts.io_timeout_ms);
-    uint8_t *buf = NULL;
-    int err = frame_alloc(conn, req, &buf);
-    if (err)
-        return err;
+    uint64_t deadline = evsi_deadline_after_ms(conn->opts.io_timeout_ms);
     uint32_t index;
     pthread_mutex_lock(&conn->lock);
-    err = slot_take_locked(conn, true, deadline, &index);
+    int err = evsi_link_ready_locked(conn, until_ns);
+    if (!err)
+        err = slot_take_locked(conn, true, deadline, &index);
     if (!err)
         conn->slots[index].state = SLOT_SYNC;
     pthread_mutex_unlock(&conn->lock);
     if (err)
-        goto out_free_buf;
+        return err;
     frame_send(conn, req, buf, index, deadline);
     pthread_mutex_lock(&conn->lock);
     err = slot_wait_locked(conn, index, deadline, resp);
     pthread_mutex_unlock(&conn->lock);
-    if (!err && (*resp)->body_case != (unsigned)want &&
-        (*resp)->body_case != EVSTORE__V1__ENVELOPE__BODY_ERROR) {
-        errmsg_set("server answered with message %d, not %d", (int)(*resp)->body_case, want);
-        frame_free(*resp);
-        *resp = NULL;
+    return err;
+}
+
+/* The outcome of an attempt: a link failure, the code of an Error answer
+ * (*resp is then freed, unless keep_error and the code is final: the
+ * caller reads the Error itself), EVS_EPROTOCOL for an answer of another
+ * kind than want, or 0. */
+static int attempt_outcome(int err, int want, bool keep_error, envelope_t **resp)
+{
+    if (err)
+        return err;
+    if ((*resp)->body_case == EVSTORE__V1__ENVELOPE__BODY_ERROR) {
+        err = evsi_error_from_envelope(*resp);
+        if (keep_error && !evs_error_retryable(err))
+            return 0;
+    } else if ((*resp)->body_case != (unsigned)want) {
+        evsi_errmsg_set("server answered with message %d, not %d", (int)(*resp)->body_case, want);
         err = EVS_EPROTOCOL;
     }
-out_free_buf:
+    if (err) {
+        frame_free(*resp);
+        *resp = NULL;
+    }
+    return err;
+}
+
+/* Waits before the next attempt: while the socket is down the reconnection
+ * backoff paces the attempts (in evsi_link_ready_locked); while it is up (the
+ * server was busy, or an answer timed out) the request's own pause, which
+ * doubles up to the backoff max. Returns false when the budget is spent. */
+static bool retry_pause(evs_conn_t *conn, int *pause_ms, uint64_t until_ns)
+{
+    uint64_t now = evsi_clock_now_ns();
+    if (now >= until_ns)
+        return false;
+    pthread_mutex_lock(&conn->lock);
+    bool up = conn->fd >= 0;
+    pthread_mutex_unlock(&conn->lock);
+    if (!up)
+        return true;
+    if (now + (uint64_t)*pause_ms * 1000000u >= until_ns)
+        return false;
+    struct timespec ts = { .tv_sec = *pause_ms / 1000, .tv_nsec = (*pause_ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+    *pause_ms = *pause_ms > conn->opts.reconnect_backoff_ms_max / 2
+                    ? conn->opts.reconnect_backoff_ms_max
+                    : *pause_ms * 2;
+    return true;
+}
+
+/* Sends req until its outcome is not a retryable failure, or the budget
+ * (retry_ms_max from now) is spent. */
+static int request_retrying(evs_conn_t *conn, envelope_t *req, int want, bool keep_error,
+                            envelope_t **resp)
+{
+    *resp = NULL;
+    if (evsi_on_reader_thread(conn)) {
+        evsi_errmsg_set("blocking call from a completion callback");
+        return EVS_EDEADLOCK;
+    }
+    uint64_t until = evsi_deadline_after_ms(conn->opts.retry_ms_max);
+    int pause_ms = conn->opts.reconnect_backoff_ms_initial;
+    uint8_t *buf = NULL;
+    int err = frame_alloc(conn, req, &buf);
+    while (!err) {
+        err = attempt_outcome(request_once(conn, req, buf, until, resp), want, keep_error, resp);
+        if (!err || !evs_error_retryable(err) || !retry_pause(conn, &pause_ms, until))
+            break;
+        err = 0;
+    }
     free(buf);
     return err;
 }
 
-int request_async(evs_conn_t *conn, envelope_t *req, evs_append_cb cb, void *ctx)
+int evsi_request_sync(evs_conn_t *conn, envelope_t *req, int want, envelope_t **resp)
 {
-    bool may_wait = !on_reader_thread(conn);
-    uint64_t deadline = deadline_after_ms(conn->opts.io_timeout_ms);
+    return request_retrying(conn, req, want, true, resp);
+}
+
+int evsi_request_expect(evs_conn_t *conn, envelope_t *req, int want, envelope_t **resp)
+{
+    return request_retrying(conn, req, want, false, resp);
+}
+
+/* Takes an async slot: on the reader thread only on a socket that is up
+ * (no waiting there), elsewhere reconnecting within the budget first. */
+static int async_slot_take_locked(evs_conn_t *conn, bool on_reader, uint64_t deadline_ns,
+                                  uint32_t *index)
+{
+    int err = 0;
+    if (!on_reader)
+        err = evsi_link_ready_locked(conn, evsi_deadline_after_ms(conn->opts.retry_ms_max));
+    if (!err)
+        err = slot_take_locked(conn, !on_reader, deadline_ns, index);
+    return err;
+}
+
+int evsi_request_async(evs_conn_t *conn, envelope_t *req, evs_done_cb cb, void *ctx)
+{
+    bool on_reader = evsi_on_reader_thread(conn);
+    uint64_t deadline = evsi_deadline_after_ms(conn->opts.io_timeout_ms);
     uint8_t *buf = NULL;
     int err = frame_alloc(conn, req, &buf);
     if (err)
@@ -224,38 +303,22 @@ int request_async(evs_conn_t *conn, envelope_t *req, evs_append_cb cb, void *ctx
     uint32_t index;
     bool wake = false;
     pthread_mutex_lock(&conn->lock);
-    err = slot_take_locked(conn, may_wait, deadline, &index);
+    err = async_slot_take_locked(conn, on_reader, deadline, &index);
     if (!err) {
         slot_t *s = &conn->slots[index];
         s->state = SLOT_ASYNC;
         s->cb = cb;
         s->ctx = ctx;
-        s->deadline_ns = deadline_after_ms(conn->opts.io_timeout_ms);
+        s->deadline_ns = evsi_deadline_after_ms(conn->opts.io_timeout_ms);
         wake = async_link_locked(conn, index);
     }
     pthread_mutex_unlock(&conn->lock);
     if (err)
         goto out_free_buf;
-    if (wake) {
-        uint64_t one = 1;
-        ssize_t n = write(conn->wake_fd, &one, sizeof one);
-        (void)n;
-    }
+    if (wake)
+        evsi_reader_wake(conn);
     frame_send(conn, req, buf, index, deadline);
 out_free_buf:
     free(buf);
-    return err;
-}
-
-int request_expect(evs_conn_t *conn, envelope_t *req, int want, envelope_t **resp)
-{
-    int err = request_sync(conn, req, want, resp);
-    if (err)
-        return err;
-    if ((*resp)->body_case == EVSTORE__V1__ENVELOPE__BODY_ERROR) {
-        err = error_from_envelope(*resp);
-        frame_free(*resp);
-        *resp = NULL;
-    }
     return err;
 }

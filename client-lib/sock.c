@@ -16,25 +16,25 @@
 #include <time.h>
 #include <unistd.h>
 
-uint64_t clock_now_ns(void)
+uint64_t evsi_clock_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-uint64_t deadline_after_ms(int ms)
+uint64_t evsi_deadline_after_ms(int ms)
 {
     if (ms < 0)
         return UINT64_MAX;
-    return clock_now_ns() + (uint64_t)ms * 1000000u;
+    return evsi_clock_now_ns() + (uint64_t)ms * 1000000u;
 }
 
-int ms_until(uint64_t deadline_ns)
+int evsi_ms_until(uint64_t deadline_ns)
 {
     if (deadline_ns == UINT64_MAX)
         return -1;
-    uint64_t now = clock_now_ns();
+    uint64_t now = evsi_clock_now_ns();
     if (now >= deadline_ns)
         return 0;
     uint64_t ms = (deadline_ns - now + 999999u) / 1000000u;
@@ -46,7 +46,7 @@ static int wait_fd(int fd, short events, uint64_t deadline_ns)
 {
     struct pollfd p = { .fd = fd, .events = events };
     for (;;) {
-        int n = poll(&p, 1, ms_until(deadline_ns));
+        int n = poll(&p, 1, evsi_ms_until(deadline_ns));
         if (n >= 0)
             return n > 0 ? 1 : 0;
         if (errno != EINTR)
@@ -89,7 +89,7 @@ err_close_fd:
     return err;
 }
 
-int sock_connect(const char *host, uint16_t port, int timeout_ms)
+int evsi_sock_connect(const char *host, uint16_t port, int timeout_ms)
 {
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
     struct addrinfo *list = NULL;
@@ -97,10 +97,10 @@ int sock_connect(const char *host, uint16_t port, int timeout_ms)
     snprintf(service, sizeof service, "%u", (unsigned)port);
     int rc = getaddrinfo(host, service, &hints, &list);
     if (rc != 0) {
-        errmsg_set("resolve %s: %s", host, gai_strerror(rc));
+        evsi_errmsg_set("resolve %s: %s", host, gai_strerror(rc));
         return rc == EAI_MEMORY ? -ENOMEM : EVS_ERESOLVE;
     }
-    uint64_t deadline = deadline_after_ms(timeout_ms);
+    uint64_t deadline = evsi_deadline_after_ms(timeout_ms);
     int fd = EVS_ERESOLVE;
     for (const struct addrinfo *ai = list; ai; ai = ai->ai_next) {
         fd = connect_one(ai, deadline);
@@ -109,11 +109,11 @@ int sock_connect(const char *host, uint16_t port, int timeout_ms)
     }
     freeaddrinfo(list);
     if (fd < 0)
-        errmsg_set("connect %s:%u: %s", host, (unsigned)port, evs_strerror(fd));
+        evsi_errmsg_set("connect %s:%u: %s", host, (unsigned)port, evs_strerror(fd));
     return fd;
 }
 
-int sock_send_all(int fd, const uint8_t *buf, size_t len, uint64_t deadline_ns)
+int evsi_sock_send_all(int fd, const uint8_t *buf, size_t len, uint64_t deadline_ns)
 {
     size_t done = 0;
     while (done < len) {
@@ -156,7 +156,7 @@ static int recv_exact(int fd, uint8_t *buf, size_t len, uint64_t deadline_ns)
     return 0;
 }
 
-int sock_recv_frame(int fd, uint32_t frame_bytes_max, uint64_t deadline_ns, envelope_t **out)
+int evsi_sock_recv_frame(int fd, uint32_t frame_bytes_max, uint64_t deadline_ns, envelope_t **out)
 {
     uint8_t head[FRAME_HEADER_BYTES];
     int err = recv_exact(fd, head, sizeof head, deadline_ns);
@@ -164,7 +164,7 @@ int sock_recv_frame(int fd, uint32_t frame_bytes_max, uint64_t deadline_ns, enve
         return err;
     uint32_t len = 0;
     if (frame_peek(head, sizeof head, frame_bytes_max, &len) == FRAME_TOO_LARGE) {
-        errmsg_set("server sent a frame of %u bytes", len);
+        evsi_errmsg_set("server sent a frame of %u bytes", len);
         return EVS_EPROTOCOL;
     }
     uint8_t *body = malloc(len);
@@ -175,7 +175,7 @@ int sock_recv_frame(int fd, uint32_t frame_bytes_max, uint64_t deadline_ns, enve
         goto out_free_body;
     *out = frame_decode(body, len);
     if (!*out) {
-        errmsg_set("server sent a frame that is not an Envelope");
+        evsi_errmsg_set("server sent a frame that is not an Envelope");
         err = EVS_EPROTOCOL;
     }
 out_free_body:
@@ -183,7 +183,7 @@ out_free_body:
     return err;
 }
 
-int rbuf_reserve(rbuf_t *rb, size_t want)
+int evsi_rbuf_reserve(rbuf_t *rb, size_t want)
 {
     if (rb->start > 0) {
         memmove(rb->data, rb->data + rb->start, rb->len - rb->start);
@@ -203,7 +203,7 @@ int rbuf_reserve(rbuf_t *rb, size_t want)
     return 0;
 }
 
-void rbuf_free(rbuf_t *rb)
+void evsi_rbuf_free(rbuf_t *rb)
 {
     free(rb->data);
     memset(rb, 0, sizeof *rb);

@@ -59,7 +59,7 @@ static int sub_check(const evs_subscribe_t *req)
             bad = "an empty type";
     if (!bad)
         return 0;
-    errmsg_set("evs_subscribe: %s", bad);
+    evsi_errmsg_set("evs_subscribe: %s", bad);
     return -EINVAL;
 }
 
@@ -77,7 +77,7 @@ static void sub_free(evs_sub_t *sub)
     free(sub->stream_prefix);
     for (size_t i = 0; i < sub->type_count; i++)
         free(sub->types[i]);
-    link_destroy(&sub->link);
+    evsi_link_destroy(&sub->link);
     free(sub);
 }
 
@@ -87,7 +87,7 @@ static int sub_alloc(const evs_options_t *opts, const evs_subscribe_t *req, evs_
     evs_sub_t *sub = calloc(1, sizeof *sub);
     if (!sub)
         return -ENOMEM;
-    int err = link_init(&sub->link, opts);
+    int err = evsi_link_init(&sub->link, opts);
     if (err) {
         free(sub);
         return err;
@@ -121,12 +121,12 @@ static int subscribe_send(evs_sub_t *sub)
     sr.from_end = sub->from_end;
     sr.stream_prefix = sub->stream_prefix ? sub->stream_prefix : "";
     sr.batch_max = sub->batch_max;
-    if (filter_fill(&filter, (const char *const *)sub->types, sub->type_count, sub->type_prefix))
+    if (evsi_filter_fill(&filter, (const char *const *)sub->types, sub->type_count, sub->type_prefix))
         sr.filter = &filter;
     envelope_t env = EVSTORE__V1__ENVELOPE__INIT;
     env.body_case = EVSTORE__V1__ENVELOPE__BODY_SUBSCRIBE;
     env.subscribe = &sr;
-    return link_send(&sub->link, &env, deadline_after_ms(sub->link.opts.io_timeout_ms),
+    return evsi_link_send(&sub->link, &env, evsi_deadline_after_ms(sub->link.opts.io_timeout_ms),
                      &sub->corr);
 }
 
@@ -134,13 +134,13 @@ static int subscribe_send(evs_sub_t *sub)
  * frame of the subscription that comes first is kept as pending. */
 static int subscribe_wait(evs_sub_t *sub)
 {
-    uint64_t deadline = deadline_after_ms(sub->link.opts.io_timeout_ms);
+    uint64_t deadline = evsi_deadline_after_ms(sub->link.opts.io_timeout_ms);
     envelope_t *env = NULL;
-    int err = link_recv(&sub->link, deadline, &env);
+    int err = evsi_link_recv(&sub->link, deadline, &env);
     if (err)
         return err;
     if (env->correlation_id != sub->corr) {
-        errmsg_set("answer to a subscription with correlation id %llu, sent %llu",
+        evsi_errmsg_set("answer to a subscription with correlation id %llu, sent %llu",
                    (unsigned long long)env->correlation_id, (unsigned long long)sub->corr);
         err = EVS_EPROTOCOL;
     } else if (env->body_case == EVSTORE__V1__ENVELOPE__BODY_SUBSCRIBE_OK) {
@@ -149,13 +149,13 @@ static int subscribe_wait(evs_sub_t *sub)
             sub->resume = env->subscribe_ok->head;
         }
     } else if (env->body_case == EVSTORE__V1__ENVELOPE__BODY_ERROR) {
-        err = error_from_envelope(env);
+        err = evsi_error_from_envelope(env);
     } else if (env->body_case == EVSTORE__V1__ENVELOPE__BODY_SUB_EVENTS ||
                env->body_case == EVSTORE__V1__ENVELOPE__BODY_CAUGHT_UP) {
         sub->pending = env;
         return 0;
     } else {
-        errmsg_set("server answered a subscription with message %d", (int)env->body_case);
+        evsi_errmsg_set("server answered a subscription with message %d", (int)env->body_case);
         err = EVS_EPROTOCOL;
     }
     frame_free(env);
@@ -166,14 +166,19 @@ static int subscribe_wait(evs_sub_t *sub)
  * its next attempt scheduled. */
 static int sub_connect(evs_sub_t *sub)
 {
-    int err = link_open(&sub->link);
+    int err = evsi_link_open(&sub->link);
     if (!err)
         err = subscribe_send(sub);
     if (!err)
         err = subscribe_wait(sub);
     if (err)
-        link_down(&sub->link);
+        evsi_link_down(&sub->link);
     return err;
+}
+
+static int sub_connect_cb(void *arg)
+{
+    return sub_connect(arg);
 }
 
 /* Records why the connection failed and takes the link down. */
@@ -184,7 +189,7 @@ static void sub_lost(evs_sub_t *sub, int err)
              evs_strerror(err), evs_errmsg());
     frame_free(sub->pending);
     sub->pending = NULL;
-    link_down(&sub->link);
+    evsi_link_down(&sub->link);
 }
 
 /* Ends the subscription with err, for good. */
@@ -199,7 +204,7 @@ static int sub_fail(evs_sub_t *sub, int err)
 static int sub_reconnect(evs_sub_t *sub, uint64_t deadline_ns)
 {
     for (;;) {
-        int err = link_wait_retry(&sub->link, deadline_ns);
+        int err = evsi_link_wait_retry(&sub->link, deadline_ns);
         if (err)
             return err;
         err = sub_connect(sub);
@@ -207,7 +212,7 @@ static int sub_reconnect(evs_sub_t *sub, uint64_t deadline_ns)
             sub->stats.reconnects++;
             return 0;
         }
-        if (!link_error_retryable(err))
+        if (!evs_error_retryable(err))
             return sub_fail(sub, err);
         sub->stats.last_error = err;
         snprintf(sub->stats.last_error_msg, sizeof sub->stats.last_error_msg, "%s: %s",
@@ -232,7 +237,7 @@ static bool held_deliver(evs_sub_t *sub, evs_sub_item_t *item)
         sub->resume = sub->by_position ? e->position + 1 : (uint64_t)e->version + 1;
         sub->stats.events_delivered++;
         item->kind = EVS_SUB_EVENT;
-        event_from_wire(&item->event, e);
+        evsi_event_from_wire(&item->event, e);
         item->next = sub->resume;
         return true;
     }
@@ -251,16 +256,16 @@ static int frame_handle(evs_sub_t *sub, envelope_t *env, evs_sub_item_t *item)
 {
     int rc = 0;
     if (env->correlation_id != sub->corr) {
-        errmsg_set("frame %d with correlation id %llu, subscribed as %llu", (int)env->body_case,
+        evsi_errmsg_set("frame %d with correlation id %llu, subscribed as %llu", (int)env->body_case,
                    (unsigned long long)env->correlation_id, (unsigned long long)sub->corr);
         sub_lost(sub, EVS_EPROTOCOL);
     } else if (env->body_case == EVSTORE__V1__ENVELOPE__BODY_SUB_EVENTS) {
-        link_backoff_reset(&sub->link);
+        evsi_link_backoff_reset(&sub->link);
         sub->held = env;
         sub->held_next = 0;
         return 0;
     } else if (env->body_case == EVSTORE__V1__ENVELOPE__BODY_CAUGHT_UP) {
-        link_backoff_reset(&sub->link);
+        evsi_link_backoff_reset(&sub->link);
         uint64_t next = env->caught_up->next;
         if (next > sub->resume || sub->from_end)
             sub->resume = next;
@@ -270,13 +275,13 @@ static int frame_handle(evs_sub_t *sub, envelope_t *env, evs_sub_item_t *item)
         item->next = sub->resume;
         rc = 1;
     } else if (env->body_case == EVSTORE__V1__ENVELOPE__BODY_SUB_DROPPED) {
-        errmsg_set("the server dropped the subscription: %s", env->sub_dropped->reason);
+        evsi_errmsg_set("the server dropped the subscription: %s", env->sub_dropped->reason);
         sub_lost(sub, EVS_ECLOSED);
     } else if (env->body_case == EVSTORE__V1__ENVELOPE__BODY_ERROR) {
-        int err = error_from_envelope(env);
-        rc = link_error_retryable(err) ? (sub_lost(sub, err), 0) : sub_fail(sub, err);
+        int err = evsi_error_from_envelope(env);
+        rc = evs_error_retryable(err) ? (sub_lost(sub, err), 0) : sub_fail(sub, err);
     } else if (env->body_case != EVSTORE__V1__ENVELOPE__BODY_SUBSCRIBE_OK) {
-        errmsg_set("unexpected message %d in a subscription", (int)env->body_case);
+        evsi_errmsg_set("unexpected message %d in a subscription", (int)env->body_case);
         sub_lost(sub, EVS_EPROTOCOL);
     }
     frame_free(env);
@@ -285,33 +290,33 @@ static int frame_handle(evs_sub_t *sub, envelope_t *env, evs_sub_item_t *item)
 
 int evs_subscribe(const evs_options_t *opts, const evs_subscribe_t *req, evs_sub_t **out)
 {
-    errmsg_clear();
+    evsi_errmsg_clear();
     int err = sub_check(req);
     evs_sub_t *sub = NULL;
     if (!err)
         err = sub_alloc(opts, req, &sub);
     if (err)
         return err;
-    err = sub_connect(sub);
+    err = evsi_link_first_open(&sub->link, sub_connect_cb, sub);
     if (err) {
         char msg[EVS_MESSAGE_BYTES_MAX];
         snprintf(msg, sizeof msg, "%s", evs_errmsg());
         sub_free(sub);
-        errmsg_set("%s", msg);
+        evsi_errmsg_set("%s", msg);
         return err;
     }
-    link_backoff_reset(&sub->link);
+    evsi_link_backoff_reset(&sub->link);
     *out = sub;
     return 0;
 }
 
 int evs_sub_next(evs_sub_t *sub, int timeout_ms, evs_sub_item_t *item)
 {
-    errmsg_clear();
-    uint64_t deadline = deadline_after_ms(timeout_ms);
+    evsi_errmsg_clear();
+    uint64_t deadline = evsi_deadline_after_ms(timeout_ms);
     for (;;) {
         if (sub->fatal) {
-            errmsg_set("%s", sub->stats.last_error_msg);
+            evsi_errmsg_set("%s", sub->stats.last_error_msg);
             return sub->fatal;
         }
         if (sub->held && held_deliver(sub, item))
@@ -324,7 +329,7 @@ int evs_sub_next(evs_sub_t *sub, int timeout_ms, evs_sub_item_t *item)
         }
         envelope_t *env = sub->pending;
         sub->pending = NULL;
-        int err = env ? 0 : link_recv(&sub->link, deadline, &env);
+        int err = env ? 0 : evsi_link_recv(&sub->link, deadline, &env);
         if (err == EVS_ETIMEDOUT)
             return err;
         if (err == -ENOMEM)
@@ -355,7 +360,7 @@ void evs_sub_close(evs_sub_t *sub)
         envelope_t env = EVSTORE__V1__ENVELOPE__INIT;
         env.body_case = EVSTORE__V1__ENVELOPE__BODY_UNSUBSCRIBE;
         env.unsubscribe = &un;
-        (void)link_send_as(&sub->link, &env, sub->corr, deadline_after_ms(SUB_CLOSE_SEND_MS_MAX),
+        (void)evsi_link_send_as(&sub->link, &env, sub->corr, evsi_deadline_after_ms(SUB_CLOSE_SEND_MS_MAX),
                            NULL);
     }
     sub_free(sub);

@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake pkg-config
   liburing-dev libxxhash-dev liblz4-dev
   libprotobuf-c-dev protobuf-c-compiler
-  check libjansson-dev
+  check libjansson-dev libcurl4-openssl-dev
   libmicrohttpd-dev libsqlite3-dev prometheus
   clang libclang-rt-14-dev
   libpq-dev libhiredis-dev libnats-dev

@@ -3,9 +3,10 @@
  * into atomics and refreshes a snapshot of the engine's statistics; the HTTP
  * thread only reads. */
 #include "server_int.h"
+#include "prom.h"
 
+#include <assert.h>
 #include <microhttpd.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,10 @@
 #include <time.h>
 
 #define METRICS_PAGE_BYTES_MAX (512u * 1024)
+#define METRICS_BUCKETS_MAX 16u /* the most buckets of any histogram below */
+_Static_assert(METRICS_LATENCY_BUCKETS <= METRICS_BUCKETS_MAX &&
+                   METRICS_GROUP_BUCKETS <= METRICS_BUCKETS_MAX,
+               "a histogram has more buckets than METRICS_BUCKETS_MAX");
 
 /* Upper bounds of the fdatasync latency buckets, in microseconds. */
 static const uint64_t latency_us[METRICS_LATENCY_BUCKETS] = {
@@ -52,7 +57,6 @@ void metrics_on_commit(void *ctx, uint64_t events, uint64_t bytes, uint64_t late
         i++;
     atomic_fetch_add_explicit(&m->sync_latency[i], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&m->sync_latency_sum_ns, latency_ns, memory_order_relaxed);
-    atomic_fetch_add_explicit(&m->sync_count, 1, memory_order_relaxed);
     i = 0;
     while (i < METRICS_GROUP_BUCKETS && events > group_events[i])
         i++;
@@ -86,61 +90,57 @@ void metrics_refresh(server_t *s)
     pthread_mutex_unlock(&m->mu);
 }
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-} page_t;
-
-static void page_printf(page_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void page_printf(page_t *p, const char *fmt, ...)
+static void counter(prom_page_t *p, const char *name, const char *help, uint64_t v)
 {
-    if (p->len >= p->cap)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(p->buf + p->len, p->cap - p->len, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        p->len += (size_t)n < p->cap - p->len ? (size_t)n : p->cap - p->len;
+    prom_family(p, name, PROM_COUNTER, help);
+    prom_sample_u64(p, name, NULL, 0, v);
 }
 
-static void counter(page_t *p, const char *name, const char *help, uint64_t v)
+static void gauge(prom_page_t *p, const char *name, const char *help, uint64_t v)
 {
-    page_printf(p, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
-                (unsigned long long)v);
-}
-
-static void gauge(page_t *p, const char *name, const char *help, uint64_t v)
-{
-    page_printf(p, "# HELP %s %s\n# TYPE %s gauge\n%s %llu\n", name, help, name, name,
-                (unsigned long long)v);
+    prom_family(p, name, PROM_GAUGE, help);
+    prom_sample_u64(p, name, NULL, 0, v);
 }
 
 static uint64_t load(_Atomic uint64_t *a) { return atomic_load_explicit(a, memory_order_relaxed); }
 
-static void histogram(page_t *p, const char *name, const char *help, _Atomic uint64_t *buckets,
-                      const uint64_t *bounds, uint32_t n, double scale, double sum, uint64_t count)
+/* n buckets whose upper bounds are bounds[i] * scale, and the one above. */
+static void histogram(prom_page_t *p, const char *name, const char *help,
+                      _Atomic uint64_t *buckets, const uint64_t *bounds, uint32_t n, double scale,
+                      double sum)
 {
-    page_printf(p, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
-    uint64_t acc = 0;
+    double le[METRICS_BUCKETS_MAX];
+    uint64_t counts[METRICS_BUCKETS_MAX + 1];
+    assert(n <= METRICS_BUCKETS_MAX);
     for (uint32_t i = 0; i < n; i++) {
-        acc += load(&buckets[i]);
-        page_printf(p, "%s_bucket{le=\"%g\"} %llu\n", name, (double)bounds[i] * scale,
-                    (unsigned long long)acc);
+        le[i] = (double)bounds[i] * scale;
+        counts[i] = load(&buckets[i]);
     }
-    acc += load(&buckets[n]);
-    page_printf(p, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %g\n%s_count %llu\n", name,
-                (unsigned long long)acc, name, sum, name, (unsigned long long)count);
+    counts[n] = load(&buckets[n]);
+    prom_family(p, name, PROM_HISTOGRAM, help);
+    prom_histogram(p, name, NULL, 0, le, counts, n, sum);
 }
 
-static void render(server_t *s, page_t *p)
+/* A counter family with one series per name, labelled type="<name>". */
+static void counter_by_type(prom_page_t *p, const char *name, const char *help,
+                            const char *const *types, _Atomic uint64_t *values, uint32_t first,
+                            uint32_t n)
+{
+    prom_family(p, name, PROM_COUNTER, help);
+    for (uint32_t i = first; i < n; i++) {
+        prom_label_t type = {.name = "type", .value = types[i]};
+        prom_sample_u64(p, name, &type, 1, load(&values[i]));
+    }
+}
+
+static void render(server_t *s, prom_page_t *p)
 {
     metrics_t *m = &s->metrics;
     pthread_mutex_lock(&m->mu);
     log_stats_t st = m->log_stats;
     uint64_t conns = m->connections, subs = m->subscriptions;
     if (m->groups_text)
-        page_printf(p, "%.*s", (int)m->groups_len, m->groups_text);
+        prom_lines(p, m->groups_text, m->groups_len);
     pthread_mutex_unlock(&m->mu);
     gauge(p, "evstore_subscriptions", "Subscriptions and group consumers.", subs);
     counter(p, "evstore_appends_total", "Appends acknowledged.", st.appends);
@@ -159,22 +159,37 @@ static void render(server_t *s, page_t *p)
             load(&m->connections_total));
     counter(p, "evstore_connections_rejected_total", "Connections refused over the limit.",
             load(&m->connections_rejected));
-    page_printf(p, "# HELP evstore_requests_total Requests by type.\n"
-                   "# TYPE evstore_requests_total counter\n");
-    for (uint32_t i = 0; i < METRICS_REQUEST_TYPES; i++)
-        page_printf(p, "evstore_requests_total{type=\"%s\"} %llu\n", request_names[i],
-                    (unsigned long long)load(&m->requests[i]));
-    page_printf(p, "# HELP evstore_errors_total Error answers by type.\n"
-                   "# TYPE evstore_errors_total counter\n");
-    for (uint32_t i = 1; i < METRICS_ERROR_CODES; i++)
-        page_printf(p, "evstore_errors_total{type=\"%s\"} %llu\n", error_names[i],
-                    (unsigned long long)load(&m->errors[i]));
+    counter_by_type(p, "evstore_requests_total", "Requests by type.", request_names, m->requests,
+                    0, METRICS_REQUEST_TYPES);
+    counter_by_type(p, "evstore_errors_total", "Error answers by type.", error_names, m->errors, 1,
+                    METRICS_ERROR_CODES);
     histogram(p, "evstore_fdatasync_seconds", "Latency of a group-commit write and its fdatasync.",
               m->sync_latency, latency_us, METRICS_LATENCY_BUCKETS, 1e-6,
-              (double)load(&m->sync_latency_sum_ns) / 1e9, load(&m->sync_count));
+              (double)load(&m->sync_latency_sum_ns) / 1e9);
     histogram(p, "evstore_group_commit_events", "Events per group-commit write.", m->group_events,
-              group_events, METRICS_GROUP_BUCKETS, 1, (double)load(&m->group_events_sum),
-              load(&m->sync_count));
+              group_events, METRICS_GROUP_BUCKETS, 1, (double)load(&m->group_events_sum));
+}
+
+/* Queues text (len bytes, malloc'd: freed by the response) as the answer. */
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *type,
+                             char *text, size_t len)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", type);
+    enum MHD_Result rc = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+static enum MHD_Result reply_const(struct MHD_Connection *conn, unsigned status,
+                                   const char *type, const char *text)
+{
+    char *copy = strdup(text);
+    return copy ? reply(conn, status, type, copy, strlen(copy)) : MHD_NO;
 }
 
 static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
@@ -183,35 +198,30 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 {
     server_t *s = cls;
     (void)version, (void)upload, (void)upload_len, (void)state;
-    unsigned status = MHD_HTTP_OK;
-    page_t p = {.cap = METRICS_PAGE_BYTES_MAX};
-    p.buf = malloc(p.cap);
-    if (!p.buf)
-        return MHD_NO;
-    const char *type = "text/plain; version=0.0.4";
-    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-        status = MHD_HTTP_METHOD_NOT_ALLOWED;
-        page_printf(&p, "method not allowed\n");
-    } else if (strcmp(url, "/metrics") == 0) {
-        render(s, &p);
-    } else if (strcmp(url, "/health") == 0) {
-        type = "application/json";
+    const char *text_type = "text/plain; version=0.0.4";
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+        return reply_const(conn, MHD_HTTP_METHOD_NOT_ALLOWED, text_type, "method not allowed\n");
+    if (strcmp(url, "/health") == 0) {
         bool ok = s->metrics.ready && !s->stopping;
-        status = ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
-        page_printf(&p, "{\"status\":\"%s\"}\n", ok ? "ok" : "stopping");
-    } else {
-        status = MHD_HTTP_NOT_FOUND;
-        page_printf(&p, "not found: try /metrics or /health\n");
+        return reply_const(conn, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
+                           "application/json",
+                           ok ? "{\"status\":\"ok\"}\n" : "{\"status\":\"stopping\"}\n");
     }
-    struct MHD_Response *r = MHD_create_response_from_buffer(p.len, p.buf, MHD_RESPMEM_MUST_FREE);
-    if (!r) {
-        free(p.buf);
-        return MHD_NO;
+    if (strcmp(url, "/metrics") != 0)
+        return reply_const(conn, MHD_HTTP_NOT_FOUND, text_type,
+                           "not found: try /metrics or /health\n");
+    prom_page_t page;
+    prom_page_init(&page, METRICS_PAGE_BYTES_MAX);
+    render(s, &page);
+    int err = prom_page_error(&page);
+    size_t len;
+    char *text = prom_page_take(&page, &len);
+    if (!text) {
+        fprintf(stderr, "evstored: /metrics not rendered: %s\n", strerror(-err));
+        return reply_const(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, text_type,
+                           "metrics page failed\n");
     }
-    MHD_add_response_header(r, "Content-Type", type);
-    enum MHD_Result rc = MHD_queue_response(conn, status, r);
-    MHD_destroy_response(r);
-    return rc;
+    return reply(conn, MHD_HTTP_OK, text_type, text, len);
 }
 
 int metrics_start(server_t *s, const char *addr, char *bound, size_t bound_cap)

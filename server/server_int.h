@@ -193,7 +193,8 @@ void subs_conn_gone(conn_t *c);
 /* Queues SubscriptionDropped{reason} for subscription (or consumer) corr of c. */
 void send_dropped(conn_t *c, uint64_t corr, const char *reason);
 
-/* groups.c: each request handler answers corr on c (Done, the info asked
+/* groups*.c: persistent subscription groups (their internals are in
+ * groups_int.h). Each request handler answers corr on c (Done, the info asked
  * for, or an Error); create, update and delete answer once durable. */
 void group_create(conn_t *c, uint64_t corr, const Evstore__V1__GroupSettings *m);
 void group_update(conn_t *c, uint64_t corr, const Evstore__V1__GroupSettings *m);

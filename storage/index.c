@@ -6,78 +6,42 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define STREAM_TABLE_SLOTS_INITIAL 1024u
 #define STREAM_ENTRIES_INITIAL 4u
-
-static uint64_t name_hash(const char *name, size_t len, bool category)
-{
-    return checksum64(name, len, category ? 0x9e3779b97f4a7c15ull : 0);
-}
 
 int stream_table_init(stream_table_t *t)
 {
-    memset(t, 0, sizeof *t);
-    t->slots = calloc(STREAM_TABLE_SLOTS_INITIAL, sizeof *t->slots);
-    if (!t->slots)
-        return -ENOMEM;
-    t->mask = STREAM_TABLE_SLOTS_INITIAL - 1;
-    return 0;
+    t->streams = 0;
+    return names_init(&t->names);
 }
 
 void stream_table_free(stream_table_t *t)
 {
-    if (!t->slots)
-        return;
-    for (uint64_t i = 0; i <= t->mask; i++) {
-        stream_t *s = t->slots[i];
-        if (s) {
-            free(s->entries);
-            free(s->name);
-            free(s);
-        }
+    uint64_t cursor = 0;
+    for (stream_t *s; (s = names_next(&t->names, &cursor));) {
+        free(s->entries);
+        free(s->name);
+        free(s);
     }
-    free(t->slots);
-    memset(t, 0, sizeof *t);
+    names_free(&t->names);
+    t->streams = 0;
 }
 
-static bool stream_matches(const stream_t *s, uint64_t hash, const char *name, size_t len,
-                           bool category)
+static bool stream_matches(const void *item, const names_key_t *k)
 {
-    return s->hash == hash && s->is_category == category && s->name_len == len &&
-           memcmp(s->name, name, len) == 0;
+    const stream_t *s = item;
+    return s->is_category == (k->kind == NAMES_KIND_CATEGORY) && s->name_len == k->len &&
+           memcmp(s->name, k->name, k->len) == 0;
+}
+
+static names_key_t stream_key(const char *name, size_t len, bool category)
+{
+    return names_key(name, len, category ? NAMES_KIND_CATEGORY : NAMES_KIND_STREAM);
 }
 
 stream_t *stream_table_find(const stream_table_t *t, const char *name, size_t len, bool category)
 {
-    uint64_t h = name_hash(name, len, category);
-    for (uint64_t i = h & t->mask;; i = (i + 1) & t->mask) {
-        stream_t *s = t->slots[i];
-        if (!s)
-            return NULL;
-        if (stream_matches(s, h, name, len, category))
-            return s;
-    }
-}
-
-static int stream_table_grow(stream_table_t *t)
-{
-    uint64_t slots = (t->mask + 1) * 2;
-    stream_t **fresh = calloc(slots, sizeof *fresh);
-    if (!fresh)
-        return -ENOMEM;
-    for (uint64_t i = 0; i <= t->mask; i++) {
-        stream_t *s = t->slots[i];
-        if (!s)
-            continue;
-        uint64_t j = s->hash & (slots - 1);
-        while (fresh[j])
-            j = (j + 1) & (slots - 1);
-        fresh[j] = s;
-    }
-    free(t->slots);
-    t->slots = fresh;
-    t->mask = slots - 1;
-    return 0;
+    names_key_t k = stream_key(name, len, category);
+    return names_find(&t->names, &k, stream_matches);
 }
 
 size_t stream_category_len(const char *name, size_t len)
@@ -88,7 +52,7 @@ size_t stream_category_len(const char *name, size_t len)
     return dash ? (size_t)(dash - name) : 0;
 }
 
-static stream_t *stream_new(const char *name, size_t len, bool category, uint64_t hash)
+static stream_t *stream_new(const char *name, size_t len, bool category)
 {
     stream_t *s = calloc(1, sizeof *s);
     if (!s)
@@ -102,13 +66,13 @@ static stream_t *stream_new(const char *name, size_t len, bool category, uint64_
     s->name[len] = '\0';
     s->name_len = (uint16_t)len;
     s->is_category = category;
-    s->hash = hash;
     return s;
 }
 
 stream_t *stream_table_get(stream_table_t *t, const char *name, size_t len, bool category)
 {
-    stream_t *s = stream_table_find(t, name, len, category);
+    names_key_t k = stream_key(name, len, category);
+    stream_t *s = names_find(&t->names, &k, stream_matches);
     if (s)
         return s;
     stream_t *cat = NULL;
@@ -118,18 +82,10 @@ stream_t *stream_table_get(stream_table_t *t, const char *name, size_t len, bool
         if (!cat)
             return NULL;
     }
-    if ((t->used + 1) * 2 > t->mask + 1 && stream_table_grow(t) != 0)
-        return NULL;
-    uint64_t h = name_hash(name, len, category);
-    s = stream_new(name, len, category, h);
-    if (!s)
+    if (names_reserve(&t->names) != 0 || !(s = stream_new(name, len, category)))
         return NULL;
     s->category = cat;
-    uint64_t i = h & t->mask;
-    while (t->slots[i])
-        i = (i + 1) & t->mask;
-    t->slots[i] = s;
-    t->used++;
+    names_insert(&t->names, &k, s);
     if (!category)
         t->streams++;
     return s;

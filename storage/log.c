@@ -315,9 +315,9 @@ void log_streams_each(const log_t *log,
 {
     const stream_table_t *t = &log->streams;
     uint64_t visible = log_visible_position(log);
-    for (uint64_t i = 0; i <= t->mask; i++) {
-        const stream_t *s = t->slots[i];
-        if (!s || s->is_category)
+    uint64_t cursor = 0;
+    for (const stream_t *s; (s = names_next(&t->names, &cursor));) {
+        if (s->is_category)
             continue;
         uint64_t n = stream_lower_bound(s, visible);
         if (n > 0 && fn(ctx, s->name, s->name_len, (int64_t)n - 1))

@@ -1,7 +1,6 @@
 /* log_int.h -- internals of the storage engine, shared by the files of
- * storage/ only. Nothing outside this folder includes it, except
- * evstore-inspect, which links the storage library to read the same format
- * with the same code.
+ * storage/ only (and its unit tests). Offline tools use log_offline.h, which
+ * holds the on-disk format, the walk, the index view and the name table.
  *
  * On-disk format (little-endian throughout; docs/format.md is the full text):
  *
@@ -15,6 +14,7 @@
 #define EVSTORE_STORAGE_LOG_INT_H
 
 #include "log.h"
+#include "log_offline.h"
 #include "util.h"
 
 #include <assert.h>
@@ -22,120 +22,13 @@
 #include <stdatomic.h>
 #include <liburing.h>
 
-#define FORMAT_VERSION 1u
-
-/* ---- segment header: the first SEGMENT_HEADER_BYTES of a segment ---- */
-#define SEGMENT_MAGIC "EVSTSEG1"
-#define SEGMENT_HEADER_BYTES 4096u
-
-typedef struct {
-    char magic[8];            /* SEGMENT_MAGIC */
-    uint32_t format_version;  /* FORMAT_VERSION */
-    uint32_t header_bytes;    /* SEGMENT_HEADER_BYTES: batches start here */
-    uint64_t first_position;  /* global position of the first event */
-    uint64_t segment_bytes;   /* size of the file */
-    uint64_t prev_checksum;   /* chain value before this segment's first batch */
-    int64_t created_ns;       /* CLOCK_REALTIME at creation */
-    uint64_t torn_window_bytes; /* most bytes an unfinished write can span: write_bytes_max
-                                   under "always", 0 (unbounded) under other modes */
-    uint64_t header_checksum; /* XXH3-64 of the 56 bytes above */
-} segment_header_t;
-_Static_assert(sizeof(segment_header_t) == 64, "segment header layout");
-
-/* ---- batch: header, then body (events, maybe LZ4-compressed) ---- */
-#define BATCH_MAGIC 0x31425645u /* "EVB1" */
-#define BATCH_FLAG_LZ4 0x1u
-#define BATCH_ALIGN 8u
-
-typedef struct {
-    uint32_t magic;            /* BATCH_MAGIC */
-    uint16_t flags;            /* BATCH_FLAG_* */
-    uint16_t reserved;         /* zero */
-    uint32_t event_count;      /* >= 1 */
-    uint32_t stored_bytes;     /* body bytes on disk (after compression) */
-    uint32_t raw_bytes;        /* body bytes after decompression */
-    uint32_t reserved2;        /* zero */
-    uint64_t first_position;   /* position of the first event */
-    int64_t timestamp_ns;      /* when the batch was accepted */
-    uint64_t prev_checksum;    /* header_checksum of the previous batch (0 for the first) */
-    uint64_t body_checksum;    /* XXH3-64 of the stored body, seeded with first_position */
-    uint64_t header_checksum;  /* XXH3-64 of the 56 bytes above */
-} batch_header_t;
-_Static_assert(sizeof(batch_header_t) == 64, "batch header layout");
-
-/* ---- event record inside a (raw) body, 8-byte aligned ---- */
-typedef struct {
-    uint64_t checksum;     /* XXH3-64 of bytes [8, record_bytes), seeded with the position */
-    uint32_t record_bytes; /* unpadded length of this record, header included */
-    uint16_t stream_len;
-    uint16_t type_len;
-    uint32_t metadata_len;
-    uint32_t data_len;
-    int64_t version;
-    int64_t timestamp_ns;
-    uint8_t id[16];
-    /* then: stream, type, metadata, data; zero padding to 8 bytes */
-} record_header_t;
-_Static_assert(sizeof(record_header_t) == 56, "record header layout");
-
 static inline uint64_t align8(uint64_t n) { return (n + 7u) & ~(uint64_t)7u; }
-
-/* ---- index file (<pos>.idx) ---- */
-#define INDEX_MAGIC "EVSTIDX1"
-
-typedef struct {
-    char magic[8];           /* INDEX_MAGIC */
-    uint32_t format_version; /* FORMAT_VERSION */
-    uint32_t run_count;      /* stream and category runs */
-    uint64_t first_position; /* the segment's first position */
-    uint64_t end_position;   /* positions below this are covered */
-    uint64_t end_offset;     /* segment offset just past the last covered batch */
-    uint64_t end_checksum;   /* header_checksum of the last covered batch (chain value) */
-    uint64_t entry_count;
-    uint64_t sparse_count;
-    uint64_t names_bytes;
-    uint64_t body_checksum;  /* XXH3-64 of everything after this header */
-    uint64_t reserved;
-    uint64_t header_checksum; /* XXH3-64 of the 88 bytes above */
-} index_header_t;
-_Static_assert(sizeof(index_header_t) == 96, "index header layout");
-
-/* Where one event lives: its segment is found from the position. */
-typedef struct {
-    uint64_t position;
-    uint32_t batch_offset; /* segment offset of the batch header */
-    uint32_t body_offset;  /* offset of the record in the raw body */
-} index_entry_t;
-_Static_assert(sizeof(index_entry_t) == 16, "index entry layout");
-
-/* Sparse $all index: one batch start every SPARSE_STEP_BYTES of segment. */
-#define SPARSE_STEP_BYTES 4096u
-typedef struct {
-    uint64_t position;     /* first position of the batch */
-    uint32_t batch_offset;
-    uint32_t reserved;
-} sparse_entry_t;
-
-#define RUN_KIND_STREAM 0u
-#define RUN_KIND_CATEGORY 1u
-typedef struct {
-    uint64_t first_ordinal; /* version (stream) or ordinal in the category */
-    uint64_t entry_index;   /* first of its entries in the entry array */
-    uint32_t count;
-    uint32_t name_offset;   /* into the names blob */
-    uint16_t name_len;
-    uint16_t kind;          /* RUN_KIND_* */
-    uint32_t reserved;
-} index_run_t;
-_Static_assert(sizeof(index_run_t) == 32, "index run layout");
 
 /* ---- checksums and records (record.c) ---- */
 uint64_t checksum64(const void *p, size_t n, uint64_t seed);
 void segment_header_seal(segment_header_t *h);
-int segment_header_check(const segment_header_t *h); /* 0, LOG_EFORMAT or LOG_ECORRUPT */
 void batch_header_seal(batch_header_t *h);
 bool batch_header_valid(const batch_header_t *h);
-uint64_t batch_stored_size(const batch_header_t *h); /* header + body, aligned */
 /* True if raw_bytes is possible for the body: equal to stored_bytes, or for
  * LZ4 within what LZ4 can expand stored_bytes to and below a segment. */
 bool batch_raw_size_valid(const batch_header_t *h);
@@ -153,7 +46,6 @@ typedef struct stream_s {
     char *name;
     uint16_t name_len;
     bool is_category;
-    uint64_t hash;
     index_entry_t *entries; /* entries[v] is version v (or ordinal v) */
     uint64_t count;
     uint64_t cap;
@@ -162,10 +54,9 @@ typedef struct stream_s {
     uint64_t run_index;
 } stream_t;
 
+/* Streams and categories by name (kinds NAMES_KIND_STREAM/_CATEGORY). */
 typedef struct {
-    stream_t **slots;
-    uint64_t mask;
-    uint64_t used;
+    names_t names;       /* of stream_t */
     uint64_t streams;    /* non-category entries */
 } stream_table_t;
 
@@ -181,8 +72,6 @@ int stream_push_run(stream_t *s, const index_entry_t *e, uint64_t n);
 void stream_truncate(stream_t *s, uint64_t position);
 /* Index of the first entry with position >= pos (s->count if none). */
 uint64_t stream_lower_bound(const stream_t *s, uint64_t pos);
-/* The category part of a stream name, or len 0 if it has none. */
-size_t stream_category_len(const char *name, size_t len);
 
 /* ---- recent event ids (idcache.c) ---- */
 typedef struct {
@@ -409,120 +298,3 @@ int log_segment_for(const log_t *log, uint64_t position);
 int log_event_at(log_t *log, const index_entry_t *e, log_event_t *ev);
 
 #endif
-
-/* ==== walk.c: verifying walk and index-file view, for offline tools ====
- * Added for evstore-inspect (tools/inspect); the engine does not use these.
- * Everything is bounds-checked against the bytes it is given. */
-#ifndef EVSTORE_STORAGE_WALK_DECLS
-#define EVSTORE_STORAGE_WALK_DECLS
-
-/* The outcome of examining one batch slot, in the order of the checks. */
-typedef enum {
-    WALK_OK = 0,              /* a valid batch at its expected place */
-    WALK_END,                 /* magic 0: the end of the data in this segment */
-    WALK_NO_ROOM,             /* fewer than 64 bytes left before the end */
-    WALK_BAD_MAGIC,           /* expected: BATCH_MAGIC, found: the magic */
-    WALK_BAD_HEADER_CHECKSUM, /* expected: computed, found: stored */
-    WALK_BAD_COUNT,           /* event_count 0 */
-    WALK_BAD_SIZE,            /* expected: bytes left, found: batch size */
-    WALK_BAD_POSITION,        /* expected/found: first_position */
-    WALK_BAD_CHAIN,           /* expected/found: prev_checksum */
-    WALK_BAD_BODY_CHECKSUM,   /* expected: computed, found: stored */
-    WALK_BAD_RAW_SIZE,        /* expected: stored (or limit), found: raw_bytes */
-    WALK_BAD_LZ4,             /* expected: raw_bytes, found: decompressed bytes */
-    WALK_BAD_RECORD,          /* record bad_record (bounds or checksum) */
-    WALK_BAD_STREAM,          /* record bad_record: empty stream name */
-    WALK_BAD_FILL,            /* expected: raw_bytes, found: bytes the records fill */
-    WALK_NO_MEMORY,           /* not a verdict on the data: the walk could not allocate */
-} walk_status_t;
-
-/* One decoded event of the current batch. */
-typedef struct {
-    log_event_t ev;        /* points into the mapping or the walk's scratch */
-    uint32_t body_offset;  /* record offset in the raw body */
-    uint32_t record_bytes; /* aligned record length */
-} walk_event_t;
-
-typedef struct {
-    const uint8_t *map;       /* readable bytes of the segment */
-    uint64_t size;            /* how many */
-    uint64_t offset;          /* the batch slot being examined */
-    uint64_t position;        /* expected first_position there */
-    uint64_t chain;           /* expected prev_checksum there */
-    batch_header_t h;         /* its header (whatever was read) */
-    const uint8_t *raw;       /* its raw body, until the next call */
-    walk_event_t *events;     /* its events that decoded, in order */
-    uint32_t event_count, events_cap;
-    walk_status_t status;     /* of the last walk_batch() */
-    uint64_t expected, found; /* the values behind a WALK_BAD_* (see above) */
-    uint32_t bad_record;      /* WALK_BAD_RECORD/STREAM: which record */
-    uint64_t bad_record_offset;
-    uint8_t *scratch;         /* decompressed bodies */
-    size_t scratch_cap;
-} walk_t;
-
-/* Starts a walk of map[0, size) at offset, expecting position and chain
- * there. Keeps the buffers of an earlier walk with the same w. */
-void walk_init(walk_t *w, const uint8_t *map, uint64_t size, uint64_t offset, uint64_t position,
-               uint64_t chain);
-/* Frees the walk's buffers. */
-void walk_free(walk_t *w);
-/* Examines the batch at w->offset with every check of format.md 2.2 and
- * returns w->status. On WALK_OK the events are in w->events. On a bad body
- * the records that still decode are in w->events too (forensics). */
-walk_status_t walk_batch(walk_t *w);
-/* True when the header passed its checksum and fits (walk_advance() may
- * follow): WALK_OK, a misplaced batch, or a bad body. */
-bool walk_header_whole(walk_status_t st);
-/* Moves past the batch just examined (its header must be whole), taking
- * its position and checksum as the next expected ones. */
-void walk_advance(walk_t *w);
-const char *walk_status_name(walk_status_t st);
-/* The first 8-aligned offset >= from holding a batch header that passes its
- * own checks (magic, count, checksum, fits in size), or size if none. */
-uint64_t walk_find_header(const uint8_t *map, uint64_t size, uint64_t from);
-/* The offset of the first nonzero byte in [from, to), or to. */
-uint64_t walk_first_nonzero(const uint8_t *map, uint64_t from, uint64_t to);
-/* The offset just past the last nonzero byte in [from, to), or from. */
-uint64_t walk_last_nonzero_end(const uint8_t *map, uint64_t from, uint64_t to);
-
-/* True if name is "<20 digits>.seg"; *first gets the number. */
-bool walk_segment_name(const char *name, uint64_t *first);
-/* Lists the first positions of the segment files in dir, sorted (free *out). */
-int walk_list_segments(const char *dir, uint64_t **out, uint32_t *count);
-
-/* Index files larger than this are not read (format: 1 GiB segments give
- * far smaller ones). */
-#define WALK_INDEX_BYTES_MAX (4ull * 1024 * 1024 * 1024)
-
-typedef enum {
-    WALK_INDEX_OK = 0,
-    WALK_INDEX_SHORT,           /* shorter than its header */
-    WALK_INDEX_MAGIC,
-    WALK_INDEX_VERSION,
-    WALK_INDEX_HEADER_CHECKSUM,
-    WALK_INDEX_LENGTH,          /* length differs from what the counts give */
-    WALK_INDEX_BODY_CHECKSUM,
-} walk_index_problem_t;
-
-/* An index file mapped read-only; the arrays are set only when problem is
- * WALK_INDEX_OK (then every array lies inside the file). */
-typedef struct {
-    uint8_t *file;            /* NULL for an empty file */
-    uint64_t file_bytes;
-    index_header_t h;
-    walk_index_problem_t problem;
-    uint64_t header_sum, body_sum; /* computed checksums */
-    const sparse_entry_t *sparse;
-    const index_run_t *runs;
-    const index_entry_t *entries;
-    const char *names;
-} walk_index_t;
-
-/* Reads path and checks it whole (format.md 3.1): 0 with v->problem set, or
- * -errno when it cannot be read (-ENOENT: there is none). */
-int walk_index_open(const char *path, walk_index_t *v);
-void walk_index_close(walk_index_t *v);
-const char *walk_index_problem_name(walk_index_problem_t p);
-
-#endif /* EVSTORE_STORAGE_WALK_DECLS */

@@ -4,24 +4,6 @@
 
 #include "oms_answer.h"
 
-/* Errors that the same request will meet again, however often it is
- * retried. */
-static bool err_permanent(int err)
-{
-    switch (err) {
-    case -EINVAL:
-    case -ENAMETOOLONG:
-    case -EBADMSG:
-    case EVS_ETOO_LARGE:
-    case EVS_EBAD_REQUEST:
-    case EVS_EACCESS:
-    case EVS_ECORRUPT:
-        return true;
-    default:
-        return false;
-    }
-}
-
 oms_result_t oms_ans_failed(oms_worker_t *w, int err, const char *what)
 {
     /* The client's details belong to the evs call that failed; other
@@ -30,7 +12,9 @@ oms_result_t oms_ans_failed(oms_worker_t *w, int err, const char *what)
     const char *detail = from_evs ? evs_errmsg() : "";
     oms_worker_reason(w, "%s: %s%s%s%s", what, evs_strerror(err), *detail ? " (" : "", detail,
                       *detail ? ")" : "");
-    return err_permanent(err) ? OMS_PARK : OMS_RETRY;
+    /* The library already retried what a retry may cure, for up to
+     * OMS_STORE_RETRY_MS_MAX: that is worth a redelivery; the rest is not. */
+    return evs_error_retryable(err) ? OMS_RETRY : OMS_PARK;
 }
 
 void oms_ans_counters(oms_metrics_t *m, const char *name, const char *help, const char *label,

@@ -14,7 +14,7 @@
 #include <time.h>
 
 #include "demo.h"
-#include "httpc.h"
+#include "oms_curl.h"
 
 #define DEMO_SLEEP_SLICE_MS 100 /* a rate-limited thread checks the stop flag this often */
 
@@ -57,7 +57,7 @@ static void sleep_until(int64_t at_ns, volatile int *stop)
 }
 
 /* Takes order_id out of an accepting answer's JSON body. */
-static int answer_order_id(const httpc_response_t *res, char *out, size_t cap)
+static int answer_order_id(const oms_curl_response_t *res, char *out, size_t cap)
 {
     json_error_t jerr;
     json_t *root = json_loadb(res->body, res->body_len, 0, &jerr);
@@ -71,14 +71,14 @@ static int answer_order_id(const httpc_response_t *res, char *out, size_t cap)
     return rc;
 }
 
-/* One try of order i's POST on *conn (connected first when NULL; closed
+/* One try of order i's POST on *conn (opened first when NULL; closed
  * and set to NULL when it failed). */
-static post_outcome_t post_once(demo_load_t *l, httpc_t **conn, size_t i, const char *body,
+static post_outcome_t post_once(demo_load_t *l, oms_curl_t **conn, size_t i, const char *body,
                                 size_t body_len, const char *key_header)
 {
     demo_order_t *o = &l->orders[i];
     if (*conn == NULL) {
-        int rc = httpc_connect(l->cfg->http_host, l->cfg->http_port, DEMO_HTTP_TIMEOUT_MS, conn);
+        int rc = oms_curl_open(l->cfg->http_host, l->cfg->http_port, DEMO_HTTP_TIMEOUT_MS, conn);
         if (rc != 0) {
             *conn = NULL;
             o->post_status = rc;
@@ -86,10 +86,10 @@ static post_outcome_t post_once(demo_load_t *l, httpc_t **conn, size_t i, const 
         }
     }
     const char *headers[] = {"Content-Type: application/json", key_header, NULL};
-    httpc_response_t res;
-    int rc = httpc_request(*conn, "POST", "/orders", headers, body, body_len, &res);
+    oms_curl_response_t res;
+    int rc = oms_curl_request(*conn, "POST", "/orders", headers, body, body_len, &res);
     if (rc != 0) {
-        httpc_close(*conn);
+        oms_curl_close(*conn);
         *conn = NULL;
         o->post_status = rc;
         return POST_RETRY;
@@ -107,12 +107,12 @@ static post_outcome_t post_once(demo_load_t *l, httpc_t **conn, size_t i, const 
     if (out == POST_FAILED && !atomic_exchange(&l->refusal_printed, true))
         fprintf(stderr, "oms-demo: POST /orders answered %d%s: %.200s\n", res.status,
                 o->post_status == -EPROTO ? " without an order_id" : "", res.body ? res.body : "");
-    httpc_response_free(&res);
+    oms_curl_response_free(&res);
     return out;
 }
 
 /* Places order i: its POST, tried again on 503 and lost connections. */
-static void place(demo_load_t *l, httpc_t **conn, size_t i)
+static void place(demo_load_t *l, oms_curl_t **conn, size_t i)
 {
     demo_order_t *o = &l->orders[i];
     char body[DEMO_BODY_BYTES_MAX], key[DEMO_KEY_BYTES_MAX], key_header[DEMO_KEY_BYTES_MAX + 32];
@@ -159,7 +159,7 @@ static void place(demo_load_t *l, httpc_t **conn, size_t i)
 static void *load_thread(void *arg)
 {
     demo_load_t *l = arg;
-    httpc_t *conn = NULL;
+    oms_curl_t *conn = NULL;
     for (;;) {
         size_t i = atomic_fetch_add(&l->next, 1);
         if (i >= l->n || *l->stop)
@@ -171,7 +171,7 @@ static void *load_thread(void *arg)
         place(l, &conn, i);
     }
     if (conn != NULL)
-        httpc_close(conn);
+        oms_curl_close(conn);
     return NULL;
 }
 

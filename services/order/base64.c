@@ -1,5 +1,5 @@
-/* base64.c -- base64 for payloads the API cannot decode (standard
- * alphabet, padded) and for list cursors (URL alphabet, unpadded). */
+/* base64.c -- base64 for list cursors (URL alphabet, unpadded). Payloads
+ * the API cannot decode are shown by util's pbjson_base64(). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,16 +68,4 @@ int oms_ord_base64url_decode(const char *text, void *out, size_t cap, size_t *le
         return -EINVAL;
     *len = n;
     return 0;
-}
-
-json_t *oms_ord_base64_json(const uint8_t *data, size_t len)
-{
-    size_t cap = (len + 2) / 3 * 4 + 1;
-    char *text = malloc(cap);
-    if (!text)
-        return NULL;
-    oms_ord_base64(data, len, false, text, cap);
-    json_t *s = json_string(text);
-    free(text);
-    return s;
 }

@@ -146,7 +146,7 @@ void oms_ord_reply_header(oms_ord_reply_t *out, const char *name, const char *va
 
 void oms_ord_reply_store_error(oms_ord_reply_t *out, int rc)
 {
-    if (oms_store_unavailable(rc))
+    if (evs_error_retryable(rc))
         oms_ord_reply_error(out, 503, "store_unavailable", NULL,
                             "the event store cannot be reached (%s); retry later",
                             evs_strerror(rc));

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "order.h"
+#include "util.h"
 
 #define MAIN_STORE_RETRY_MS 200 /* start-up: between attempts to reach the store */
 #define MAIN_STOP_POLL_MS 50
@@ -24,12 +25,6 @@ typedef struct {
     const char *connections;
     const char *store_timeout_ms;
 } main_opts_t;
-
-static void main_sleep_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 /* Connects to the store, retrying until it answers or a stop is asked. */
 static int main_open_store(oms_ord_t *svc, volatile int *stop)
@@ -46,7 +41,7 @@ static int main_open_store(oms_ord_t *svc, volatile int *stop)
             fprintf(stderr, "oms-order: waiting for the store at %s:%u (%s)\n",
                     svc->cfg.store_host, svc->cfg.store_port, evs_strerror(rc));
         told = true;
-        main_sleep_ms(MAIN_STORE_RETRY_MS);
+        util_sleep_ms(MAIN_STORE_RETRY_MS);
     }
     return -EINTR;
 }
@@ -111,7 +106,7 @@ int main(int argc, char **argv)
     printf("oms-order ready http=%s:%u\n", host, (unsigned)bound);
     fflush(stdout);
     while (!*stop)
-        main_sleep_ms(MAIN_STOP_POLL_MS);
+        util_sleep_ms(MAIN_STOP_POLL_MS);
     oms_ord_http_stop(http);
 out_close_store:
     oms_store_close(svc.store);

@@ -10,8 +10,8 @@
  *   readmodel.c    GET /orders and GET /orders/{id} on the SQLite read model
  *   stream.c       the store side: GET /orders/{id} (read model, else the
  *                  stream), GET /orders/{id}/events (the audit trail)
- *   pbjson.c       protobuf payloads -> JSON, generically by descriptor
- *   base64.c       payloads that do not decode; list cursors
+ *   base64.c       list cursors (payloads are shown by util's pbjson, the
+ *                  mapping evstore-inspect shares)
  *   openapi.c      GET /openapi.json: openapi.json, embedded at build time
  *                  by embed.cmake
  *
@@ -242,18 +242,7 @@ int oms_ord_rm_get(const char *path, const char *order_id, json_t **out);
 int oms_ord_fold(oms_ord_t *svc, const char *order_id, oms_ord_folded_t *f);
 void oms_ord_folded_free(oms_ord_folded_t *f);
 
-/* ==== protobuf -> JSON (pbjson.c) ======================================= */
-
-/* Decodes data as the domain event type names (oms_domain_descriptor())
- * into JSON: {"...fields"} or, when the type is not a domain event or the
- * bytes do not decode, NULL. int64 values are
- * JSON integers; bytes and enum values are strings. */
-json_t *oms_ord_pb_to_json(const char *type, const uint8_t *data, size_t len);
-
 /* ==== base64 (base64.c) ================================================ */
-
-/* Base64 (standard alphabet, padded) of data as a JSON string. */
-json_t *oms_ord_base64_json(const uint8_t *data, size_t len);
 
 /* Writes base64 of data (url: the URL alphabet, unpadded) into out (cap
  * bytes, NUL-terminated, cut to fit). Returns the full length. */

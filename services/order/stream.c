@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "oms_domain.h"
 #include "order.h"
+#include "pbjson.h"
 
 #define STREAM_FOLD_EVENTS_MAX 64u /* events of order-<id> folded (it holds 2 or 3) */
 
@@ -127,11 +129,14 @@ static json_t *trail_event_json(const evs_recorded_event_t *ev)
                           ev->type, "timestamp", when);
     if (!o)
         return NULL;
-    json_t *data = oms_ord_pb_to_json(ev->type, ev->data, ev->data_len);
+    /* util's pbjson: the mapping openapi.json documents, and the JSON
+     * `evstore-inspect dump --json` shows for the same event. */
+    const ProtobufCMessageDescriptor *desc = oms_domain_descriptor(ev->type);
+    json_t *data = desc ? pbjson_decode(desc, ev->data, ev->data_len) : NULL;
     if (data)
         json_object_set_new(o, "data", data);
     else
-        json_object_set_new(o, "data_base64", oms_ord_base64_json(ev->data, ev->data_len));
+        json_object_set_new(o, "data_base64", pbjson_base64(ev->data, ev->data_len));
     return o;
 }
 

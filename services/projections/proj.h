@@ -42,7 +42,7 @@
 #define OMS_PROJ_COMMIT_MS_MAX 10           /* an open transaction commits after this */
 #define OMS_PROJ_IDLE_POLL_MS 100           /* wait for events when nothing is open */
 #define OMS_PROJ_BUSY_TIMEOUT_MS 5000       /* SQLite waits this long for a lock */
-#define OMS_PROJ_SUBSCRIBE_RETRY_MS_MAX 2000 /* backoff cap while the store is down */
+#define OMS_PROJ_SUBSCRIBE_RETRY_MS_MAX 2000 /* one evs_subscribe() waits this long for the store */
 #define OMS_PROJ_CHECKPOINT_NAME "main"
 
 /* ==== the database (proj_db.c) ========================================= */

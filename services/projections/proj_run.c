@@ -10,7 +10,6 @@
  * after it arrived while they stream. */
 #include <errno.h>
 #include <stdio.h>
-#include <time.h>
 
 #include "proj.h"
 
@@ -147,21 +146,10 @@ static int run_loop(batch_t *b, evs_sub_t *sub, volatile int *stop)
     return batch_commit(b);
 }
 
-/* Errors that waiting cannot cure: the server refused the request. */
-static bool subscribe_error_fatal(int err)
-{
-    return err == -EINVAL || err == -ENOMEM ||
-           (evs_is_server_error(err) && err != EVS_EBUSY && err != EVS_ENOT_READY);
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
 /* Subscribes to "$all" from `from`, filtered to the applied types, waiting
- * (with a doubling backoff) while the store cannot be reached. */
+ * while the store cannot be reached: each evs_subscribe() waits up to
+ * OMS_PROJ_SUBSCRIBE_RETRY_MS_MAX (its retry budget), so a stop is seen
+ * between two of them. */
 static int subscribe(const oms_config_t *cfg, uint64_t from, volatile int *stop,
                      evs_sub_t **out)
 {
@@ -171,11 +159,11 @@ static int subscribe(const oms_config_t *cfg, uint64_t from, volatile int *stop,
         types[i] = oms_proj_event_type(i);
     evs_options_t opts;
     oms_store_options(cfg, "oms-projections", &opts);
+    opts.retry_ms_max = OMS_PROJ_SUBSCRIBE_RETRY_MS_MAX;
     evs_subscribe_t req = {.stream = "$all", .from = from, .types = types, .type_count = n};
-    int backoff_ms = 50;
     for (unsigned attempt = 0; !*stop; attempt++) {
         int err = evs_subscribe(&opts, &req, out);
-        if (!err || subscribe_error_fatal(err)) {
+        if (!err || !evs_error_retryable(err)) {
             if (err)
                 fprintf(stderr, "oms-projections: subscribe: %s: %s\n", evs_strerror(err),
                         evs_errmsg());
@@ -184,11 +172,6 @@ static int subscribe(const oms_config_t *cfg, uint64_t from, volatile int *stop,
         if (attempt == 0)
             fprintf(stderr, "oms-projections: waiting for the store at %s:%u: %s\n",
                     cfg->store_host, cfg->store_port, evs_strerror(err));
-        for (int slept = 0; slept < backoff_ms && !*stop; slept += 50)
-            sleep_ms(50);
-        backoff_ms = backoff_ms * 2 > OMS_PROJ_SUBSCRIBE_RETRY_MS_MAX
-                         ? OMS_PROJ_SUBSCRIBE_RETRY_MS_MAX
-                         : backoff_ms * 2;
     }
     return -EINTR;
 }

@@ -77,7 +77,7 @@ static int apply_common(oms_config_t *cfg, common_t which, const char *value)
     case COMMON_WORKERS:
         return oms_parse_u32(name, value, 1, OMS_WORKERS_MAX, &cfg->workers);
     case COMMON_INFLIGHT:
-        return oms_parse_u32(name, value, 1, EVS_INFLIGHT_MAX_LIMIT, &cfg->max_inflight);
+        return oms_parse_u32(name, value, 1, EVS_INFLIGHT_MAX_LIMIT, &cfg->inflight_max);
     case COMMON_ACK:
         return oms_parse_u32(name, value, 10, 3600000, &cfg->ack_timeout_ms);
     case COMMON_RETRIES:
@@ -181,7 +181,7 @@ int oms_config_parse(oms_config_t *cfg, const char *service, uint16_t default_me
     snprintf(cfg->metrics_host, sizeof cfg->metrics_host, "127.0.0.1");
     cfg->metrics_port = default_metrics_port;
     cfg->workers = OMS_WORKERS_DEFAULT;
-    cfg->max_inflight = OMS_MAX_INFLIGHT_DEFAULT;
+    cfg->inflight_max = OMS_INFLIGHT_MAX_DEFAULT;
     cfg->ack_timeout_ms = OMS_ACK_TIMEOUT_MS_DEFAULT;
     cfg->max_retries = OMS_MAX_RETRIES_DEFAULT;
     cfg->tick_ms = OMS_TICK_MS_DEFAULT;
@@ -224,4 +224,5 @@ void oms_store_options(const oms_config_t *cfg, const char *client_name, evs_opt
     opts->io_timeout_ms = 10000;
     opts->reconnect_backoff_ms_initial = 50;
     opts->reconnect_backoff_ms_max = 1000;
+    opts->retry_ms_max = OMS_STORE_RETRY_MS_MAX;
 }

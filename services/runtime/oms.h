@@ -46,12 +46,12 @@ extern "C" {
 #define OMS_WORKERS_DEFAULT 32u  /* handlers mostly wait for durable appends: many
                                    in parallel is what fills a group commit */
 #define OMS_WORKERS_MAX 64u
-#define OMS_MAX_INFLIGHT_DEFAULT 512u     /* unacked events held by the service */
+#define OMS_INFLIGHT_MAX_DEFAULT 512u     /* unacked events held by the service */
 #define OMS_ACK_TIMEOUT_MS_DEFAULT 10000u /* the group's redelivery timeout */
 #define OMS_MAX_RETRIES_DEFAULT 5u        /* deliveries after the first, then parked */
 #define OMS_TICK_MS_DEFAULT 100u          /* how often each worker's tick runs */
-#define OMS_STORE_RETRY_MS_MAX 30000      /* oms_append()/oms_read_stream() retry a lost
-                                             connection for at most this long */
+#define OMS_STORE_RETRY_MS_MAX 30000      /* the store's requests retry a lost store for
+                                             at most this long (evs retry_ms_max) */
 #define OMS_NAME_BYTES_MAX 128u           /* service, group, stream and key names */
 #define OMS_REASON_BYTES_MAX 256u         /* a handler's park reason */
 #define OMS_OPTS_MAX 32u                  /* service-specific options */
@@ -80,6 +80,7 @@ typedef struct oms_gauge oms_gauge_t;
 typedef struct oms_histogram oms_histogram_t;
 
 #define OMS_METRICS_SERIES_MAX 1024u
+#define OMS_METRICS_LABELS_MAX 8u /* labels of one series, service="..." not counted */
 
 /* Creates an empty registry for service. Returns NULL on ENOMEM. */
 oms_metrics_t *oms_metrics_new(const char *service);
@@ -87,8 +88,14 @@ void oms_metrics_free(oms_metrics_t *m);
 
 /* Finds or creates a series. help is the # HELP text of the family (the
  * first one given wins). Returns NULL when the registry is full
- * (OMS_METRICS_SERIES_MAX) or on ENOMEM; the update functions accept NULL
- * and do nothing, so a service never fails for want of a metric. */
+ * (OMS_METRICS_SERIES_MAX), on ENOMEM, or when the series could not be
+ * rendered as valid Prometheus text: name is not a metric name or is taken
+ * by another kind; labels is not a label set in the format's own syntax
+ * (quotes, backslashes and newlines in values escaped: see prom.h), has
+ * more than OMS_METRICS_LABELS_MAX labels, or names service (or le, for a
+ * histogram). Label values that are not valid UTF-8 are shown with U+FFFD.
+ * The update functions accept NULL and do nothing, so a service never fails
+ * for want of a metric. */
 oms_counter_t *oms_metrics_counter(oms_metrics_t *m, const char *name, const char *help,
                                    const char *labels);
 oms_gauge_t *oms_metrics_gauge(oms_metrics_t *m, const char *name, const char *help,
@@ -139,7 +146,7 @@ typedef struct {
     uint16_t metrics_port;               /* 0: any free port; the ready line names it */
     bool metrics_off;                    /* --metrics off */
     uint32_t workers;                    /* --workers, OMS_WORKERS */
-    uint32_t max_inflight;               /* --max-inflight, OMS_MAX_INFLIGHT */
+    uint32_t inflight_max;               /* --max-inflight, OMS_MAX_INFLIGHT */
     uint32_t ack_timeout_ms;             /* --ack-timeout-ms */
     uint32_t max_retries;                /* --max-retries */
     uint32_t tick_ms;                    /* --tick-ms */
@@ -191,18 +198,18 @@ int64_t oms_mono_ns(void);
 
 /* ==== the store, from a handler ======================================== */
 
-/* A reconnecting connection to evstored, shared by threads (evs_conn_t
- * pipelines requests from many threads). */
+/* The connection to evstored, shared by threads (evs_conn_t pipelines
+ * requests from many threads, reconnects and retries by itself within
+ * retry_ms_max: OMS_STORE_RETRY_MS_MAX here). */
 typedef struct oms_store oms_store_t;
 
 /* Connects to cfg's store. Returns 0 and *out, or an evs error. */
 int oms_store_open(const oms_config_t *cfg, const char *client_name, oms_store_t **out);
 void oms_store_close(oms_store_t *s);
 
-/* evs_append() through the store: when the connection is lost (or the
- * answer times out) it reconnects and retries the same append (same event
- * ids, so it is written once) for up to OMS_STORE_RETRY_MS_MAX. Returns as
- * evs_append(): 0, EVS_EWRONG_VERSION (res->actual_version), ... */
+/* evs_append() on the store's connection (which retries a lost store for
+ * up to OMS_STORE_RETRY_MS_MAX; same event ids, so written once). Returns
+ * as evs_append(): 0, EVS_EWRONG_VERSION (res->actual_version), ... */
 int oms_append(oms_store_t *s, const evs_stream_append_t *streams, size_t stream_count,
                evs_append_result_t *res);
 
@@ -221,16 +228,14 @@ typedef int (*oms_event_fn)(void *ctx, const evs_recorded_event_t *ev);
 int oms_read_stream(oms_store_t *s, const char *stream, uint64_t from, oms_event_fn fn,
                     void *ctx, int64_t *last_version);
 
-/* Sets how long oms_append() and oms_read_stream() retry a lost store
- * (default OMS_STORE_RETRY_MS_MAX; an HTTP service wants a shorter time). */
-void oms_store_set_retry_ms(oms_store_t *s, int retry_ms);
+/* Sets how long the store's requests retry a lost store (default
+ * OMS_STORE_RETRY_MS_MAX; an HTTP service wants a shorter time): connects
+ * anew with that budget. Call it before the store is shared by threads.
+ * Returns 0, or an evs error (the store keeps its connection). */
+int oms_store_set_retry_ms(oms_store_t *s, int retry_ms);
 
-/* True for the errors that mean "the store cannot be reached or is busy
- * now" (what a retry may cure), as opposed to an answer about the request. */
-bool oms_store_unavailable(int rc);
-
-/* The underlying connection, reconnected if it had failed (NULL when the
- * store cannot be reached now): for calls the helpers above do not cover. */
+/* The underlying connection (it reconnects by itself): for calls the
+ * helpers above do not cover. Never NULL. */
 evs_conn_t *oms_store_conn(oms_store_t *s);
 
 /* ==== protobuf payloads ================================================ */

@@ -4,7 +4,7 @@
  * consumer, copies each one and queues it on the worker that owns its key
  * (a hash of the stream name's part after the first '-'). Each worker runs
  * the handler on its queue in order, acks or nacks, and runs the handler's
- * tick every tick_ms. The consumer holds at most max_inflight unacked
+ * tick every tick_ms. The consumer holds at most inflight_max unacked
  * events, so the queues are bounded by it (plus posts, which block when a
  * queue is full). */
 #include <errno.h>
@@ -19,11 +19,12 @@
 #include <xxhash.h>
 
 #include "oms.h"
+#include "util.h"
 
 #define SERVICE_PULL_MS 20          /* the dispatcher's wait: it sees a stop soon, and
                                        sends acks queued meanwhile within this */
 #define SERVICE_CONNECT_RETRY_MS 200
-#define SERVICE_POST_SLACK 64u      /* queue room for posts beyond max_inflight */
+#define SERVICE_POST_SLACK 64u      /* queue room for posts beyond inflight_max */
 #define SERVICE_ACK_BATCH 32u       /* acks sent together (one frame for many events) */
 
 typedef enum { ITEM_EVENT, ITEM_POST } item_kind_t;
@@ -313,7 +314,7 @@ static void *worker_main(void *arg)
 
 static int workers_start(oms_service_t *svc)
 {
-    size_t cap = svc->cfg.max_inflight + SERVICE_POST_SLACK;
+    size_t cap = svc->cfg.inflight_max + SERVICE_POST_SLACK;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -360,12 +361,6 @@ static void workers_stop(oms_service_t *svc)
 
 /* ---- start-up ---- */
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
 /* Connects to the store, retrying until it answers or a stop. */
 static int service_connect(oms_service_t *svc)
 {
@@ -380,7 +375,7 @@ static int service_connect(oms_service_t *svc)
             fprintf(stderr, "oms-%s: waiting for evstored at %s:%u (%s)\n", svc->cfg.service,
                     svc->cfg.store_host, svc->cfg.store_port, evs_strerror(rc));
         said = true;
-        sleep_ms(SERVICE_CONNECT_RETRY_MS);
+        util_sleep_ms(SERVICE_CONNECT_RETRY_MS);
     }
     return -EINTR;
 }
@@ -394,12 +389,12 @@ static int service_group(oms_service_t *svc)
         .strategy = EVS_GROUP_ROUND_ROBIN,
         .ack_timeout_ms = svc->cfg.ack_timeout_ms,
         .max_retries = svc->cfg.max_retries,
-        .max_inflight_per_consumer = svc->cfg.max_inflight,
+        .inflight_max_per_consumer = svc->cfg.inflight_max,
         .types = svc->sub->types,
         .type_count = svc->sub->type_count,
     };
     evs_conn_t *conn = oms_store_conn(svc->store);
-    int rc = conn ? evs_group_create(conn, &set) : EVS_ECLOSED;
+    int rc = evs_group_create(conn, &set);
     if (rc == EVS_EGROUP_EXISTS)
         rc = evs_group_update(conn, &set);
     if (rc != 0)
@@ -414,7 +409,7 @@ static int service_join(oms_service_t *svc)
     char name[OMS_NAME_BYTES_MAX + 16];
     snprintf(name, sizeof name, "oms-%s-consumer", svc->cfg.service);
     oms_store_options(&svc->cfg, name, &opts);
-    int rc = evs_group_join(&opts, svc->sub->group, svc->cfg.max_inflight, &svc->consumer);
+    int rc = evs_group_join(&opts, svc->sub->group, svc->cfg.inflight_max, &svc->consumer);
     if (rc != 0)
         fprintf(stderr, "oms-%s: joining group %s: %s\n", svc->cfg.service, svc->sub->group,
                 evs_strerror(rc));

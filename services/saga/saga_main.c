@@ -18,7 +18,7 @@
 
 #define SAGA_WORKERS_DEFAULT 64u        /* measured: 1579-1683 orders/s against 1442-1455
                                            with the runtime's 32 (bench/oms_bench.sh) */
-#define SAGA_MAX_INFLIGHT_DEFAULT 1024u
+#define SAGA_INFLIGHT_MAX_DEFAULT 1024u
 
 typedef struct {
     oms_saga_timeouts_t timeouts;
@@ -533,7 +533,7 @@ int main(int argc, char **argv)
     if (!oms_config_given(argc, argv, "workers", "OMS_WORKERS"))
         cfg.workers = SAGA_WORKERS_DEFAULT;
     if (!oms_config_given(argc, argv, "max-inflight", "OMS_MAX_INFLIGHT"))
-        cfg.max_inflight = SAGA_MAX_INFLIGHT_DEFAULT;
+        cfg.inflight_max = SAGA_INFLIGHT_MAX_DEFAULT;
     saga_svc_t svc = {0};
     if (timeout_opt("payment-timeout-ms", pay, &svc.timeouts.payment_ms) ||
         timeout_opt("inventory-timeout-ms", inv, &svc.timeouts.inventory_ms) ||

@@ -11,6 +11,7 @@
 
 #include "evstore.h"
 #include "server_fixture.h"
+#include "util.h"
 
 extern test_server_t g_server;
 

@@ -3,16 +3,15 @@
 #include "server_fixture.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "proc.h"
+#include "util.h"
 
 const char *test_server_path(void)
 {
@@ -51,69 +50,66 @@ void test_tmpdir_remove(const char *path)
         nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-int64_t test_now_ms(void)
+int test_program_start(pid_t *pid, const char *const *argv, const char *out_path)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    proc_spec_t spec = {.argv = argv, .out = {PROC_IO_FILE, .path = out_path}};
+    pid_t started = proc_start(&spec, NULL);
+    if (started < 0) {
+        fprintf(stderr, "fixture: start %s: %s\n", argv[0], strerror((int)-started));
+        return -1;
+    }
+    *pid = started;
+    return 0;
 }
 
-/* Waits (polling the stdout file) for the ready line, within the start-up
- * bound, while the server runs. */
-static int ready_line_read(test_server_t *srv, char *line, size_t cap)
+uint16_t test_line_port(const char *line, const char *key)
 {
-    int64_t deadline = test_now_ms() + TEST_SERVER_READY_MS_MAX;
-    int fd = open(srv->stdout_path, O_RDONLY | O_CLOEXEC);
-    int rc = -1;
-    while (fd >= 0 && test_now_ms() < deadline) {
-        ssize_t n = pread(fd, line, cap - 1, 0);
-        char *nl = n > 0 ? memchr(line, '\n', (size_t)n) : NULL;
-        if (nl) {
-            *nl = '\0';
-            rc = 0;
-            break;
-        }
-        if (waitpid(srv->pid, NULL, WNOHANG) == srv->pid) {
-            srv->pid = 0;
-            fprintf(stderr, "fixture: evstored exited before its ready line\n");
-            break;
-        }
-        usleep(2000);
+    const char *at = strstr(line, key);
+    char addr[TEST_ADDR_BYTES_MAX], host[TEST_ADDR_BYTES_MAX];
+    uint16_t port = 0;
+    if (!at)
+        return 0;
+    at += strlen(key);
+    size_t n = strcspn(at, " \t\n");
+    if (n >= sizeof addr)
+        return 0;
+    memcpy(addr, at, n);
+    addr[n] = '\0';
+    return util_hostport(addr, host, sizeof host, &port, false) == 0 ? port : 0;
+}
+
+int test_ready_line(pid_t *pid, const char *name, const char *path, const char *needle,
+                    char *line, size_t cap, int timeout_ms)
+{
+    int rc = proc_file_line(*pid, path, needle, line, cap, timeout_ms, NULL);
+    if (rc == -ECHILD) {
+        *pid = 0;
+        fprintf(stderr, "fixture: %s exited before its ready line\n", name);
+    } else if (rc == -ETIMEDOUT) {
+        fprintf(stderr, "fixture: no ready line from %s within %d ms\n", name, timeout_ms);
+    } else if (rc) {
+        fprintf(stderr, "fixture: %s: %s\n", path, strerror(-rc));
     }
-    if (fd >= 0)
-        close(fd);
-    if (rc && test_now_ms() >= deadline)
-        fprintf(stderr, "fixture: no ready line from evstored within %d ms\n",
-                TEST_SERVER_READY_MS_MAX);
     return rc;
 }
 
 static int ready_line_parse(test_server_t *srv, const char *line)
 {
-    const char *l = strstr(line, "listen=");
-    const char *m = strstr(line, "metrics=");
-    const char *lc = l ? strchr(l, ' ') : NULL;
-    unsigned port = 0, mport = 0;
-    if (!l || strncmp(line, "evstored ready", 14) != 0) {
+    if (strncmp(line, "evstored ready", 14) != 0) {
         fprintf(stderr, "fixture: unexpected first line from evstored: %s\n", line);
         return -1;
     }
-    const char *colon = memrchr(l, ':', lc ? (size_t)(lc - l) : strlen(l));
-    if (colon)
-        port = (unsigned)strtoul(colon + 1, NULL, 10);
-    if (m && strrchr(m, ':'))
-        mport = (unsigned)strtoul(strrchr(m, ':') + 1, NULL, 10);
-    if (port == 0 || port > 65535) {
+    srv->port = test_line_port(line, "listen=");
+    srv->metrics_port = test_line_port(line, "metrics=");
+    if (srv->port == 0) {
         fprintf(stderr, "fixture: no port in ready line: %s\n", line);
         return -1;
     }
-    srv->port = (uint16_t)port;
-    srv->metrics_port = (uint16_t)mport;
     return 0;
 }
 
-/* Child side of the fork: stdout to the file, then exec. */
-static void child_exec(const char *path, int out_fd, const test_server_t *srv)
+/* Starts evstored with its stdout to srv->stdout_path. */
+static int server_exec(const char *path, test_server_t *srv)
 {
     const char *argv[TEST_SERVER_ARGS_MAX + 10];
     int n = 0;
@@ -127,11 +123,7 @@ static void child_exec(const char *path, int out_fd, const test_server_t *srv)
     for (int i = 0; srv->extra[i] && i < TEST_SERVER_ARGS_MAX - 1; i++)
         argv[n++] = srv->extra[i];
     argv[n] = NULL;
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    dup2(out_fd, 1);
-    execv(path, (char *const *)argv);
-    fprintf(stderr, "fixture: exec %s: %s\n", path, strerror(errno));
-    _exit(127);
+    return test_program_start(&srv->pid, argv, srv->stdout_path);
 }
 
 static int spawn(test_server_t *srv)
@@ -142,19 +134,12 @@ static int spawn(test_server_t *srv)
         return -1;
     }
     snprintf(srv->stdout_path, sizeof srv->stdout_path, "%s.out", srv->data_dir);
-    int out = open(srv->stdout_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
-    if (out < 0)
+    if (server_exec(path, srv))
         return -1;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0)
-        child_exec(path, out, srv);
-    close(out);
-    if (pid < 0)
-        return -1;
-    srv->pid = pid;
     char line[512];
-    if (ready_line_read(srv, line, sizeof line) || ready_line_parse(srv, line)) {
+    if (test_ready_line(&srv->pid, "evstored", srv->stdout_path, NULL, line, sizeof line,
+                        TEST_SERVER_READY_MS_MAX) ||
+        ready_line_parse(srv, line)) {
         test_server_kill(srv);
         return -1;
     }
@@ -186,10 +171,10 @@ int test_server_restart_same_port(test_server_t *srv)
     snprintf(srv->listen, sizeof srv->listen, "127.0.0.1:%u", (unsigned)srv->port);
     /* After SIGKILL the kernel tears the dead server's io_uring down in the
      * background, and the listening socket lives until then: retry. */
-    int64_t deadline = test_now_ms() + TEST_SERVER_REBIND_MS_MAX;
+    uint64_t deadline = util_mono_ms() + TEST_SERVER_REBIND_MS_MAX;
     int rc;
-    while ((rc = spawn(srv)) != 0 && test_now_ms() < deadline)
-        usleep(50000);
+    while ((rc = spawn(srv)) != 0 && util_mono_ms() < deadline)
+        util_sleep_ms(TEST_SERVER_REBIND_POLL_MS);
     return rc;
 }
 
@@ -197,20 +182,9 @@ int test_process_end(pid_t *pid, int sig, int timeout_ms, const char *name)
 {
     if (!*pid)
         return -1;
-    kill(*pid, sig);
-    int status = -1;
-    int64_t deadline = test_now_ms() + timeout_ms;
-    while (waitpid(*pid, &status, WNOHANG) == 0) {
-        if (test_now_ms() > deadline) {
-            fprintf(stderr, "fixture: %s did not exit after signal %d; SIGKILL\n", name, sig);
-            kill(*pid, SIGKILL);
-            waitpid(*pid, &status, 0);
-            break;
-        }
-        usleep(5000);
-    }
+    int status = proc_end(*pid, sig, timeout_ms, name);
     *pid = 0;
-    return status;
+    return status >= 0 ? status : -1;
 }
 
 int test_server_stop(test_server_t *srv)

@@ -6,16 +6,16 @@
  * waits for its "evstored ready listen=... metrics=..." line on stdout and
  * parses the ports. The server's stdout goes to the file "<data_dir>.out"
  * (read for the ready line; nothing can block on a full pipe, and no thread
- * is needed: test programs fork, and a fork while another thread holds a
- * lock, e.g. ASan's allocator lock, deadlocks the child); its stderr is
- * inherited. If the test process dies the server gets SIGKILL
- * (PR_SET_PDEATHSIG). Nothing here is thread-safe; use it from one thread.
+ * is needed to drain one); its stderr is inherited. Processes are started
+ * and ended with util's proc.h; if the test process dies the server gets
+ * SIGKILL. Nothing here is thread-safe; use it from one thread.
  */
 #ifndef EVSTORE_TEST_SERVER_FIXTURE_H
 #define EVSTORE_TEST_SERVER_FIXTURE_H
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -23,6 +23,8 @@
 #define TEST_SERVER_STOP_MS_MAX 20000  /* SIGTERM, then SIGKILL after this */
 #define TEST_SERVER_ARGS_MAX 32
 #define TEST_SERVER_REBIND_MS_MAX 20000 /* same-port restart: retries while the port is busy */
+#define TEST_SERVER_REBIND_POLL_MS 50    /* between those retries */
+#define TEST_ADDR_BYTES_MAX 64           /* a HOST:PORT in a ready line */
 
 typedef struct {
     pid_t pid;                 /* 0 when not running */
@@ -66,8 +68,23 @@ void test_server_kill(test_server_t *srv);
  * *pid was 0 (nothing running). */
 int test_process_end(pid_t *pid, int sig, int timeout_ms, const char *name);
 
-/* CLOCK_MONOTONIC in milliseconds. */
-int64_t test_now_ms(void);
+/* Starts argv (argv[0] the program's path) with its stdout to the file
+ * out_path (truncated) and its stderr inherited; it gets SIGKILL if the
+ * test process dies. Sets *pid and returns 0, or returns -1 with the reason
+ * on stderr. */
+int test_program_start(pid_t *pid, const char *const *argv, const char *out_path);
+
+/* Waits up to timeout_ms for the program *pid, whose stdout is the file
+ * path, to write a whole line with needle in it (the first line when needle
+ * is NULL) and copies it to line (cap bytes). Returns 0, or a negative
+ * errno with the reason on stderr, naming the program name; when the
+ * program exited first (-ECHILD) it is reaped and *pid set to 0. */
+int test_ready_line(pid_t *pid, const char *name, const char *path, const char *needle,
+                    char *line, size_t cap, int timeout_ms);
+
+/* The port of the "<key>HOST:PORT" word of a ready line (key "listen="),
+ * or 0 when the line has none ("metrics=off"). */
+uint16_t test_line_port(const char *line, const char *key);
 
 /* Stops the server if it runs and removes its data directory. */
 void test_server_destroy(test_server_t *srv);

@@ -10,11 +10,13 @@
 #include <unistd.h>
 
 #include "client_test.h"
+#include "proc.h"
 
 test_server_t g_server;
 
 #define CLI_OUT_BYTES (256u * 1024)
 #define CLI_ARGS_MAX 32
+#define CLI_RUN_MS_MAX 60000 /* one run of the program */
 
 typedef struct {
     int status;               /* exit code, or -1 */
@@ -33,17 +35,22 @@ static void slurp(int fd, char *buf, size_t cap)
     buf[len] = '\0';
 }
 
-static void child_run(int in, int out, int err, char **argv)
+/* Runs the program with the streams given, against g_server (through the
+ * environment); at most CLI_RUN_MS_MAX. Returns the exit code, or -1. */
+static int cli_exec(int in, int out, int err, char **argv)
 {
-    char port[16];
-    snprintf(port, sizeof port, "%u", g_server.port);
-    setenv("EVSTORE_HOST", "127.0.0.1", 1);
-    setenv("EVSTORE_PORT", port, 1);
-    dup2(in, 0);
-    dup2(out, 1);
-    dup2(err, 2);
-    execv(EVSTORE_CLI_PATH, argv);
-    _exit(127);
+    char port[32];
+    snprintf(port, sizeof port, "EVSTORE_PORT=%u", g_server.port);
+    const char *env[] = {"EVSTORE_HOST=127.0.0.1", port, NULL};
+    argv[0] = (char *)EVSTORE_CLI_PATH;
+    proc_spec_t spec = {.argv = (const char *const *)argv,
+                        .env = env,
+                        .in = {PROC_IO_FD, .fd = in},
+                        .out = {PROC_IO_FD, .fd = out},
+                        .err = {PROC_IO_FD, .fd = err}};
+    int status = proc_run(&spec, CLI_RUN_MS_MAX);
+    ck_assert_msg(status >= 0, "evstore: %s", strerror(-status));
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 /* Runs evstore with the arguments (NULL-terminated) and stdin text. Stdout
@@ -61,12 +68,7 @@ static void cli(cli_run_t *r, const char *input, ...)
     fputs(input ? input : "", in);
     fflush(in);
     rewind(in);
-    pid_t pid = fork();
-    if (pid == 0)
-        child_run(fileno(in), fileno(out), fileno(err), argv);
-    int status;
-    waitpid(pid, &status, 0);
-    r->status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r->status = cli_exec(fileno(in), fileno(out), fileno(err), argv);
     lseek(fileno(out), 0, SEEK_SET);
     lseek(fileno(err), 0, SEEK_SET);
     slurp(fileno(out), r->out, sizeof r->out);

@@ -644,7 +644,8 @@ START_TEST(subscribe_checks_its_arguments)
     evs_subscribe_t ok = { .stream = "x" };
     o.reconnect_backoff_ms_initial = 0;
     ck_assert_int_eq(evs_subscribe(&o, &ok, &sub), -EINVAL);
-    opts_for(&o, 1); /* nothing listens on port 1: the first connect is not retried */
+    opts_for(&o, 1); /* nothing listens on port 1: with no budget, no second attempt */
+    o.retry_ms_max = 0;
     ck_assert_int_eq(evs_subscribe(&o, &ok, &sub), -ECONNREFUSED);
     ck_assert_ptr_null(sub);
     evs_consumer_t *c = NULL;
@@ -763,8 +764,8 @@ START_TEST(subscription_survives_a_crash_during_concurrent_appends)
     /* Counted from the restart, so that the writer has certainly written to
      * the new server (whatever it managed before the kill). */
     int acked_want = atomic_load(&w.acked) + CRASH_ACKS_AFTER_RESTART;
-    int64_t deadline_ms = test_now_ms() + CRASH_WRITER_MS_MAX;
-    while (atomic_load(&w.acked) < acked_want && test_now_ms() < deadline_ms)
+    uint64_t deadline_ms = util_mono_ms() + CRASH_WRITER_MS_MAX;
+    while (atomic_load(&w.acked) < acked_want && util_mono_ms() < deadline_ms)
         usleep(10000);
     atomic_store(&w.stop, true);
     pthread_join(w.thread, NULL);
@@ -804,7 +805,7 @@ START_TEST(group_create_list_info_update_delete_and_their_errors)
     const char *types[] = { "A", "B" };
     evs_group_settings_t s = { .name = g, .stream = target, .from = 0,
                                .strategy = EVS_GROUP_PINNED, .ack_timeout_ms = 1234,
-                               .max_retries = 7, .max_inflight_per_consumer = 9,
+                               .max_retries = 7, .inflight_max_per_consumer = 9,
                                .types = types, .type_count = 2 };
     ck_evs(evs_group_create(conn, &s));
     ck_assert_int_eq(evs_group_create(conn, &s), EVS_EGROUP_EXISTS);
@@ -816,7 +817,7 @@ START_TEST(group_create_list_info_update_delete_and_their_errors)
     ck_assert_int_eq(gi.settings.strategy, EVS_GROUP_PINNED);
     ck_assert_uint_eq(gi.settings.ack_timeout_ms, 1234);
     ck_assert_uint_eq(gi.settings.max_retries, 7);
-    ck_assert_uint_eq(gi.settings.max_inflight_per_consumer, 9);
+    ck_assert_uint_eq(gi.settings.inflight_max_per_consumer, 9);
     ck_assert_uint_eq(gi.settings.type_count, 2);
     ck_assert_str_eq(gi.settings.types[1], "B");
     ck_assert_uint_eq(gi.consumers, 0);
@@ -832,7 +833,7 @@ START_TEST(group_create_list_info_update_delete_and_their_errors)
 
     evs_group_settings_t u = { .name = g, .strategy = EVS_GROUP_ROUND_ROBIN,
                                .ack_timeout_ms = 2000, .max_retries = 3,
-                               .max_inflight_per_consumer = 5 };
+                               .inflight_max_per_consumer = 5 };
     ck_evs(evs_group_update(conn, &u));
     ck_evs(evs_group_info(conn, g, &gi));
     ck_assert_int_eq(gi.settings.strategy, EVS_GROUP_ROUND_ROBIN);
@@ -875,12 +876,12 @@ static void group_make(evs_conn_t *conn, const char *g, const char *cat,
     ck_evs(evs_group_create(conn, &s));
 }
 
-static evs_consumer_t *join(uint16_t port, const char *g, uint32_t max_inflight)
+static evs_consumer_t *join(uint16_t port, const char *g, uint32_t inflight_max)
 {
     evs_options_t o;
     opts_for(&o, port);
     evs_consumer_t *c = NULL;
-    int err = evs_group_join(&o, g, max_inflight, &c);
+    int err = evs_group_join(&o, g, inflight_max, &c);
     ck_assert_msg(err == 0, "join %s: %s (%s)", g, evs_strerror(err), evs_errmsg());
     return c;
 }
@@ -914,12 +915,12 @@ static bool group_parked(const evs_group_info_t *gi, uint64_t parked)
 static void group_info_await(evs_conn_t *conn, const char *g, group_cond_fn *cond,
                              uint64_t arg, evs_group_info_t *gi)
 {
-    int64_t deadline_ms = test_now_ms() + WAIT_MS;
+    uint64_t deadline_ms = util_mono_ms() + WAIT_MS;
     for (;;) {
         ck_evs(evs_group_info(conn, g, gi));
         if (cond(gi, arg))
             return;
-        ck_assert_msg(test_now_ms() < deadline_ms,
+        ck_assert_msg(util_mono_ms() < deadline_ms,
                       "group %s after %d ms: inflight %u, acked %llu, parked %llu, "
                       "checkpoint %llu, redelivered %llu",
                       g, WAIT_MS, gi->inflight, (unsigned long long)gi->acked,
@@ -949,11 +950,11 @@ typedef struct {
 static void *consumer_main(void *arg)
 {
     consumer_run_t *r = arg;
-    int64_t deadline_ms = test_now_ms() + CONSUME_MS_MAX;
+    uint64_t deadline_ms = util_mono_ms() + CONSUME_MS_MAX;
     while (atomic_load(r->total) < r->want_total && r->got < SHARE_EVENTS * 2) {
         evs_group_event_t ev;
         int err = evs_consumer_next(r->c, 200, &ev);
-        if (err == EVS_ETIMEDOUT && test_now_ms() < deadline_ms)
+        if (err == EVS_ETIMEDOUT && util_mono_ms() < deadline_ms)
             continue;
         if (err)
             break;
@@ -1040,14 +1041,14 @@ START_TEST(unacked_event_is_redelivered_after_the_ack_timeout)
     /* The event is not delivered, so its ack deadline does not start, before
      * it is appended: from here to its redelivery is at least the ack
      * timeout, however loaded the machine (the upper bound is WAIT_MS). */
-    int64_t appended_ms = test_now_ms();
+    uint64_t appended_ms = util_mono_ms();
     uint64_t pos = append_n(conn, s, "Tick", 1, 1);
     evs_group_event_t ev;
     ck_evs(evs_consumer_next(c, WAIT_MS, &ev));
     ck_assert_uint_eq(ev.event.position, pos);
     ck_assert_uint_eq(ev.retry_count, 0);
     ck_evs(evs_consumer_next(c, WAIT_MS, &ev)); /* not acked: it comes back */
-    int64_t redelivered_ms = test_now_ms() - appended_ms;
+    uint64_t redelivered_ms = util_mono_ms() - appended_ms;
     ck_assert_uint_eq(ev.event.position, pos);
     ck_assert_uint_eq(ev.retry_count, 1);
     ck_assert_msg(redelivered_ms >= REDELIVERY_ACK_TIMEOUT_MS,

@@ -9,6 +9,10 @@
 #include "oms.h"
 #include "oms.pb-c.h"
 #include "oms_system.h"
+#include "proc.h"
+#include "util.h"
+
+#define SYS_DIGEST_MS_MAX 60000 /* oms-projections --digest prints its line and ends */
 
 const char *const sys_proc_names[SYS_PROCS] = {
     [SYS_SAGA] = "oms-saga",         [SYS_PAYMENT] = "oms-payment",
@@ -131,34 +135,34 @@ static int order_id_of(const char *body, char order_id[33])
     return 0;
 }
 
-int sys_place(httpc_t **c, uint16_t port, unsigned n, order_kind_t kind, int retry_ms,
+int sys_place(oms_curl_t **c, uint16_t port, unsigned n, order_kind_t kind, int retry_ms,
               char order_id[33])
 {
     char body[1024], key[64];
     order_body(n, kind, body, sizeof body);
     snprintf(key, sizeof key, "Idempotency-Key: key-%u", n);
     const char *headers[] = {"Content-Type: application/json", key, NULL};
-    int64_t deadline = test_now_ms() + retry_ms;
+    uint64_t deadline = util_mono_ms() + retry_ms;
     int last = -1;
     for (;;) {
-        if (!*c && httpc_connect("127.0.0.1", port, 5000, c) != 0)
+        if (!*c && oms_curl_open("127.0.0.1", port, 5000, c) != 0)
             *c = NULL;
         if (*c) {
-            httpc_response_t res = {0};
-            int rc = httpc_request(*c, "POST", "/orders", headers, body, strlen(body), &res);
+            oms_curl_response_t res = {0};
+            int rc = oms_curl_request(*c, "POST", "/orders", headers, body, strlen(body), &res);
             last = rc != 0 ? rc : res.status;
             if (rc == 0 && res.status == 201) {
                 rc = order_id_of(res.body, order_id);
-                httpc_response_free(&res);
+                oms_curl_response_free(&res);
                 return rc;
             }
-            httpc_response_free(&res);
+            oms_curl_response_free(&res);
             if (rc == 0 && res.status < 500)
                 return last; /* a 4xx is not worth a retry */
-            httpc_close(*c);
+            oms_curl_close(*c);
             *c = NULL;
         }
-        if (test_now_ms() >= deadline)
+        if (util_mono_ms() >= deadline)
             return last;
         usleep(50000);
     }
@@ -234,22 +238,21 @@ bool sys_all_notified(void *orders)
 
 int sys_digest(sys_t *s, char digest[33])
 {
-    char path[PATH_MAX], cmd[3 * PATH_MAX];
+    char path[PATH_MAX], line[256];
     if (!oms_program_path("oms-projections", path, sizeof path))
         return -1;
-    snprintf(cmd, sizeof cmd, "'%s' --digest --db '%s'", path, s->db);
-    FILE *p = popen(cmd, "r");
-    if (!p)
+    const char *argv[] = {path, "--digest", "--db", s->db, NULL};
+    proc_spec_t spec = {.argv = argv, .out = {PROC_IO_PIPE}};
+    int out = -1;
+    pid_t pid = proc_start(&spec, &out);
+    if (pid < 0)
         return -1;
-    char line[256] = "";
-    int rc = -1;
-    while (fgets(line, sizeof line, p)) {
-        if (sscanf(line, "digest %32s", digest) == 1)
-            rc = 0;
-    }
-    if (pclose(p) != 0)
+    int rc = proc_read_line(out, line, sizeof line, SYS_DIGEST_MS_MAX);
+    if (rc == 0 && sscanf(line, "digest %32s", digest) != 1)
         rc = -1;
-    return rc;
+    int status = proc_end(pid, 0, SYS_DIGEST_MS_MAX, "oms-projections --digest");
+    close(out);
+    return rc == 0 && status == 0 ? 0 : -1;
 }
 
 int sys_json_string(const char *json, const char *key, char *out, size_t cap)
@@ -284,7 +287,7 @@ static void readmodel_want(const sys_outcome_t *o, const char **status,
 
 /* Whether order i's GET answer shows its outcome; when not, and why is
  * not NULL, says how into why (why_cap bytes). */
-static bool readmodel_order_agrees(const sys_readmodel_t *rm, int i, const httpc_response_t *res,
+static bool readmodel_order_agrees(const sys_readmodel_t *rm, int i, const oms_curl_response_t *res,
                                    char *why, size_t why_cap)
 {
     const char *status, *payment_status;
@@ -312,26 +315,26 @@ static bool readmodel_order_agrees(const sys_readmodel_t *rm, int i, const httpc
 bool sys_readmodel_agrees(void *readmodel)
 {
     sys_readmodel_t *rm = readmodel;
-    httpc_t *c = NULL;
+    oms_curl_t *c = NULL;
     rm->agreeing = 0;
     rm->why[0] = '\0';
-    if (httpc_connect("127.0.0.1", rm->http_port, 5000, &c) != 0) {
+    if (oms_curl_open("127.0.0.1", rm->http_port, 5000, &c) != 0) {
         snprintf(rm->why, sizeof rm->why, "cannot connect to oms-order");
         return false;
     }
     for (int i = 0; i < rm->count; i++) {
         char path[64];
         snprintf(path, sizeof path, "/orders/%.32s", rm->ids[i]);
-        httpc_response_t res = {0};
-        int rc = httpc_request(c, "GET", path, NULL, NULL, 0, &res);
+        oms_curl_response_t res = {0};
+        int rc = oms_curl_request(c, "GET", path, NULL, NULL, 0, &res);
         if (rc != 0) {
             snprintf(rm->why, sizeof rm->why, "GET %s: %d", path, rc);
             break;
         }
         char *why = rm->why[0] ? NULL : rm->why; /* the first disagreement is kept */
         rm->agreeing += readmodel_order_agrees(rm, i, &res, why, sizeof rm->why);
-        httpc_response_free(&res);
+        oms_curl_response_free(&res);
     }
-    httpc_close(c);
+    oms_curl_close(c);
     return rm->agreeing == rm->count;
 }

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "evstore.h"
-#include "httpc.h"
+#include "oms_curl.h"
 #include "oms_fixture.h"
 #include "server_fixture.h"
 
@@ -68,7 +68,7 @@ sys_outcome_t sys_kind_outcome(order_kind_t kind);
  * retrying with the same key on a connection error or 5xx for up to
  * retry_ms. Fills order_id (33 bytes). Returns 0, or the last HTTP status
  * or -errno. */
-int sys_place(httpc_t **c, uint16_t port, unsigned n, order_kind_t kind, int retry_ms,
+int sys_place(oms_curl_t **c, uint16_t port, unsigned n, order_kind_t kind, int retry_ms,
               char order_id[33]);
 
 /* The types of stream's events, up to max, in order. Returns the count

@@ -17,6 +17,7 @@
 #include "oms.h"
 #include "oms.pb-c.h"
 #include "oms_system.h"
+#include "util.h"
 
 #define ORDERS 400
 #define PLACE_INTERVAL_US 20000   /* about 50 orders/s: the run spans the kills */
@@ -36,7 +37,7 @@ static atomic_int place_errors;
 static void *load_thread(void *arg)
 {
     (void)arg;
-    httpc_t *http = NULL;
+    oms_curl_t *http = NULL;
     for (unsigned i = 0; i < ORDERS; i++) {
         int rc = sys_place(&http, sys_.procs[SYS_ORDER].port, i, sys_kind_of(i), PLACE_RETRY_MS,
                            ids[i]);
@@ -47,7 +48,7 @@ static void *load_thread(void *arg)
         atomic_fetch_add(&placed, 1);
         usleep(PLACE_INTERVAL_US);
     }
-    httpc_close(http);
+    oms_curl_close(http);
     return NULL;
 }
 
@@ -310,8 +311,7 @@ static void check_outbox_line(int line_no, const char *line, int i, const sys_ou
     uint8_t id[EVS_ID_BYTES];
     char id_hex[2 * EVS_ID_BYTES + 1], customer_id[16], message[512], cause[40];
     oms_event_id(id, ids[i], "notify");
-    for (int k = 0; k < EVS_ID_BYTES; k++)
-        snprintf(id_hex + 2 * k, 3, "%02x", id[k]);
+    util_hex(id, EVS_ID_BYTES, id_hex);
     sys_customer_of((unsigned)i, customer_id);
     assert_field(line_no, line, "notification_id", id_hex);
     assert_field(line_no, line, "customer_id", customer_id);

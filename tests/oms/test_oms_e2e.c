@@ -14,6 +14,7 @@
 #include "oms.h"
 #include "oms.pb-c.h"
 #include "oms_system.h"
+#include "util.h"
 
 #define ORDERS 200
 #define VERDICT_WAIT_MS 60000
@@ -134,14 +135,14 @@ static void check_audit_trail(int i)
 {
     char path[128];
     snprintf(path, sizeof path, "/orders/%.32s/events", ids[i]);
-    httpc_response_t res;
-    ck_assert_int_eq(httpc_once("127.0.0.1", sys_.procs[SYS_ORDER].port, 5000, "GET", path, NULL,
+    oms_curl_response_t res;
+    ck_assert_int_eq(oms_curl_once("127.0.0.1", sys_.procs[SYS_ORDER].port, 5000, "GET", path, NULL,
                                 NULL, 0, &res),
                      0);
     ck_assert_int_eq(res.status, 200);
     json_error_t err;
     json_t *root = json_loads(res.body, 0, &err);
-    httpc_response_free(&res);
+    oms_curl_response_free(&res);
     ck_assert_msg(root != NULL, "audit trail is not JSON: %s", err.text);
     json_t *events = json_is_array(root) ? root : json_object_get(root, "events");
     ck_assert(json_is_array(events));
@@ -196,12 +197,12 @@ START_TEST(two_hundred_orders_reach_their_expected_end)
     ck_assert_int_eq(sys_start(&sys_, NULL), 0);
     conn = sys_connect(&sys_);
     ck_assert_ptr_nonnull(conn);
-    httpc_t *http = NULL;
+    oms_curl_t *http = NULL;
     for (unsigned i = 0; i < ORDERS; i++)
         ck_assert_int_eq(sys_place(&http, sys_.procs[SYS_ORDER].port, i, sys_kind_of(i), 10000,
                                    ids[i]),
                          0);
-    httpc_close(http);
+    oms_curl_close(http);
     sys_orders_t orders = {conn, ids, ORDERS};
     ck_assert_msg(oms_wait_until(sys_all_verdicts, &orders, VERDICT_WAIT_MS),
                   "not every order reached a verdict");
@@ -303,8 +304,8 @@ static void park_payment_answer(const evs_options_t *opts)
     evs_consumer_t *thief;
     ck_assert_int_eq(evs_group_join(opts, "oms-saga", 0, &thief), 0);
     bool parked = false;
-    int64_t deadline = test_now_ms() + DOWN_WAIT_MS;
-    while (!parked && test_now_ms() < deadline) {
+    uint64_t deadline = util_mono_ms() + DOWN_WAIT_MS;
+    while (!parked && util_mono_ms() < deadline) {
         evs_group_event_t gev;
         if (evs_consumer_next(thief, 200, &gev) != 0)
             continue;

@@ -18,15 +18,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "httpc.h"
+#include "oms_curl.h"
 #include "oms_fixture.h"
+#include "proc.h"
 #include "server_fixture.h"
+#include "util.h"
 
 #ifndef OMS_OPS_DIR
 #error "OMS_OPS_DIR (the ops/ folder) must be defined by the build"
@@ -72,47 +73,13 @@ static char setup_error[512]; /* why the system is not there ("" when it is) */
 
 /* ==== processes ========================================================= */
 
-static int64_t now_ms(void)
+/* argv with stdout and stderr to out_path (it gets SIGKILL when the test
+ * process dies). */
+static proc_spec_t spawn_spec(const char *const *argv, const char *out_path)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Runs argv with stdout and stderr to out_path; it gets SIGKILL when the
- * test process dies. Returns its pid, or -1. */
-static pid_t spawn(const char *const *argv, const char *out_path)
-{
-    int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (out < 0)
-        return -1;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        dup2(out, 1);
-        dup2(out, 2);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    close(out);
-    return pid;
-}
-
-/* Waits for pid to exit, at most timeout_ms (then SIGKILL). Returns its
- * waitpid() status, or -1 when it had to be killed. */
-static int wait_exit(pid_t pid, int timeout_ms)
-{
-    int64_t deadline = now_ms() + timeout_ms;
-    int status = 0;
-    while (now_ms() < deadline) {
-        if (waitpid(pid, &status, WNOHANG) == pid)
-            return status;
-        usleep(20000);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
-    return -1;
+    return (proc_spec_t){.argv = argv,
+                         .out = {PROC_IO_FILE, .path = out_path},
+                         .err = {PROC_IO_STDOUT}};
 }
 
 static void print_file(const char *path)
@@ -192,12 +159,12 @@ static int write_prom_config(const char *path)
  * NULL when the answer is not a 200 with status "success". */
 static json_t *prom_get(const char *path)
 {
-    httpc_response_t res;
-    if (httpc_once("127.0.0.1", prom_port, OPS_HTTP_TIMEOUT_MS, "GET", path, NULL, NULL, 0,
+    oms_curl_response_t res;
+    if (oms_curl_once("127.0.0.1", prom_port, OPS_HTTP_TIMEOUT_MS, "GET", path, NULL, NULL, 0,
                    &res) != 0)
         return NULL;
     json_t *root = res.status == 200 ? json_loadb(res.body, res.body_len, 0, NULL) : NULL;
-    httpc_response_free(&res);
+    oms_curl_response_free(&res);
     const char *status = json_string_value(json_object_get(root, "status"));
     json_t *data = status && strcmp(status, "success") == 0 ? json_object_get(root, "data") : NULL;
     json_incref(data);
@@ -231,11 +198,11 @@ static json_t *prom_query(const char *expr)
 static bool prom_ready(void *ctx)
 {
     (void)ctx;
-    httpc_response_t res;
-    if (httpc_once("127.0.0.1", prom_port, 1000, "GET", "/-/ready", NULL, NULL, 0, &res) != 0)
+    oms_curl_response_t res;
+    if (oms_curl_once("127.0.0.1", prom_port, 1000, "GET", "/-/ready", NULL, NULL, 0, &res) != 0)
         return false;
     bool ok = res.status == 200;
-    httpc_response_free(&res);
+    oms_curl_response_free(&res);
     return ok;
 }
 
@@ -259,7 +226,8 @@ static int prom_start(void)
     snprintf(config_flag, sizeof config_flag, "--config.file=%s", config);
     snprintf(tsdb_flag, sizeof tsdb_flag, "--storage.tsdb.path=%s", tsdb);
     const char *argv[] = {PROMETHEUS_PATH, config_flag, tsdb_flag, listen, NULL};
-    prom_pid = spawn(argv, log);
+    proc_spec_t spec = spawn_spec(argv, log);
+    prom_pid = proc_start(&spec, NULL);
     if (prom_pid < 0 || !oms_wait_until(prom_ready, NULL, OPS_PROM_READY_MS)) {
         snprintf(setup_error, sizeof setup_error, "prometheus did not get ready in %d ms",
                  OPS_PROM_READY_MS);
@@ -310,8 +278,7 @@ static void system_start(void)
 static void system_stop(void)
 {
     if (prom_pid > 0) {
-        kill(prom_pid, SIGTERM);
-        wait_exit(prom_pid, OPS_STOP_MS);
+        proc_end(prom_pid, SIGTERM, OPS_STOP_MS, "prometheus");
         prom_pid = 0;
     }
     for (size_t i = OPS_PROGRAMS; i-- > 0;) {
@@ -332,15 +299,15 @@ static void system_stop(void)
 typedef struct {
     bool (*check)(void *ctx);
     void *ctx;
-    int64_t last_ms;
+    uint64_t last_ms;
 } ops_poll_t;
 
 static bool poll_paced(void *arg)
 {
     ops_poll_t *p = arg;
-    if (now_ms() - p->last_ms < OPS_POLL_MS)
+    if (util_mono_ms() - p->last_ms < OPS_POLL_MS)
         return false;
-    p->last_ms = now_ms();
+    p->last_ms = util_mono_ms();
     return p->check(p->ctx);
 }
 
@@ -449,7 +416,7 @@ static void metrics_of_panels(ops_metric_set_t *s, json_t *panels)
 }
 
 /* Places one order over HTTP; returns the status. */
-static int place_order(httpc_t *c, const char *token, const char *sku, const char *country)
+static int place_order(oms_curl_t *c, const char *token, const char *sku, const char *country)
 {
     char body[512], key[96];
     static unsigned seq;
@@ -461,12 +428,12 @@ static int place_order(httpc_t *c, const char *token, const char *sku, const cha
              token, sku, country);
     snprintf(key, sizeof key, "Idempotency-Key: ops-%d-%u", (int)getpid(), seq++);
     const char *headers[] = {"Content-Type: application/json", key, NULL};
-    httpc_response_t res;
-    int rc = httpc_request(c, "POST", "/orders", headers, body, strlen(body), &res);
+    oms_curl_response_t res;
+    int rc = oms_curl_request(c, "POST", "/orders", headers, body, strlen(body), &res);
     if (rc != 0)
         return rc;
     int status = res.status;
-    httpc_response_free(&res);
+    oms_curl_response_free(&res);
     return status;
 }
 
@@ -528,8 +495,8 @@ START_TEST(every_metric_of_the_dashboard_has_series_once_orders_went_through)
     json_decref(dash);
     ck_assert_uint_ge(set.count, 10);
 
-    httpc_t *c = NULL;
-    ck_assert_int_eq(httpc_connect("127.0.0.1", programs[OPS_ORDER].proc.port,
+    oms_curl_t *c = NULL;
+    ck_assert_int_eq(oms_curl_open("127.0.0.1", programs[OPS_ORDER].proc.port,
                                    OPS_HTTP_TIMEOUT_MS, &c), 0);
     ck_assert_int_eq(place_order(c, "tok_visa", "sku-0001", "DE"), 201);
     ck_assert_int_eq(place_order(c, "tok_decline", "sku-0002", "DE"), 201);
@@ -538,7 +505,7 @@ START_TEST(every_metric_of_the_dashboard_has_series_once_orders_went_through)
     /* The carrier never answers for TT: the shipping step times out and is compensated
      * (oms_saga_timeouts_total, oms_saga_compensations_total{kind="cancel_shipment"}). */
     ck_assert_int_eq(place_order(c, "tok_visa", "sku-0004", "TT"), 201);
-    httpc_close(c);
+    oms_curl_close(c);
 
     ck_assert_msg(wait_prom(failures_by_reason_scraped, NULL, OPS_VERDICTS_MS),
                   "prometheus did not see a completed order and one failed for each of "
@@ -563,9 +530,9 @@ static int run_demo(const char *const *extra, const char *out_path)
     for (size_t i = 0; extra[i] != NULL && n < 31; i++)
         argv[n++] = extra[i];
     argv[n] = NULL;
-    pid_t pid = spawn(argv, out_path);
-    ck_assert_int_gt(pid, 0);
-    int status = wait_exit(pid, OPS_DEMO_MS);
+    proc_spec_t spec = spawn_spec(argv, out_path);
+    int status = proc_run(&spec, OPS_DEMO_MS);
+    ck_assert_msg(status != -ETIMEDOUT, "oms-demo ran longer than %d ms", OPS_DEMO_MS);
     return status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 

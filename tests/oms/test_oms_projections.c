@@ -19,10 +19,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "httpc.h"
 #include "oms.h"
 #include "oms.pb-c.h"
+#include "oms_curl.h"
 #include "oms_fixture.h"
+#include "proc.h"
 #include "server_fixture.h"
 
 #define CATCH_UP_MS_MAX 60000     /* the read model reaches the log's end within this */
@@ -384,8 +385,8 @@ static void wait_caught_up(void)
 /* The value of a series of oms-projections' /metrics (-1: not found). */
 static double metric(const char *series)
 {
-    httpc_response_t res;
-    ck_assert_int_eq(httpc_once("127.0.0.1", fx.proj.port, 5000, "GET", "/metrics", NULL, NULL,
+    oms_curl_response_t res;
+    ck_assert_int_eq(oms_curl_once("127.0.0.1", fx.proj.port, 5000, "GET", "/metrics", NULL, NULL,
                                 0, &res),
                      0);
     ck_assert_int_eq(res.status, 200);
@@ -398,7 +399,7 @@ static double metric(const char *series)
             break;
         }
     }
-    httpc_response_free(&res);
+    oms_curl_response_free(&res);
     return v;
 }
 
@@ -414,25 +415,12 @@ static int program_run(const char *const *args, char *out, size_t out_cap, char 
     const char *argv[16] = {path};
     for (int i = 0; args[i] && i < 14; i++)
         argv[i + 1] = args[i];
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(o, 1);
-        dup2(e, 2);
-        execv(path, (char *const *)argv);
-        _exit(127);
-    }
-    int status = -1;
-    for (int waited = 0; waitpid(pid, &status, WNOHANG) == 0; waited += 10) {
-        if (waited > PROGRAM_MS_MAX) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            return -1;
-        }
-        usleep(10000);
-    }
+    proc_spec_t spec = {.argv = argv,
+                        .out = {PROC_IO_FILE, .path = out_path},
+                        .err = {PROC_IO_FILE, .path = err_path}};
+    int status = proc_run(&spec, PROGRAM_MS_MAX);
+    if (status < 0)
+        return -1;
     FILE *f = fopen(out_path, "r");
     size_t n = f ? fread(out, 1, out_cap - 1, f) : 0;
     out[n] = '\0';
@@ -863,7 +851,7 @@ static bool either_exited(void *ctx)
 {
     either_exit_t *e = ctx;
     for (int i = 0; i < 2; i++) {
-        if (waitpid(e->procs[i]->pid, &e->status, WNOHANG) == e->procs[i]->pid) {
+        if (proc_wait(e->procs[i]->pid, 0, &e->status) == 0) {
             e->procs[i]->pid = 0;
             return true;
         }

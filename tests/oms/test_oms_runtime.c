@@ -117,6 +117,27 @@ START_TEST(metrics_render_in_prometheus_text_format)
 }
 END_TEST
 
+START_TEST(metrics_refuse_series_that_would_not_render_and_repair_utf8)
+{
+    oms_metrics_t *m = oms_metrics_new("p\"ay\xff");
+    ck_assert_ptr_null(oms_metrics_counter(m, "oms bad", "x", NULL));
+    ck_assert_ptr_null(oms_metrics_counter(m, "oms_t_total", "x", "type=\"a\"b\""));
+    ck_assert_ptr_null(oms_metrics_counter(m, "oms_t_total", "x", "service=\"other\""));
+    ck_assert_ptr_null(oms_metrics_histogram(m, "oms_h_seconds", "x", "le=\"1\""));
+    ck_assert_ptr_nonnull(oms_metrics_gauge(m, "oms_g", "x", NULL));
+    ck_assert_ptr_null(oms_metrics_counter(m, "oms_g", "x", NULL)); /* a gauge already */
+    oms_counter_add(oms_metrics_counter(m, "oms_t_total", "x", "type=\"a\\\"b\xfe\""), 1);
+    char *text = oms_metrics_render(m);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_msg(strstr(text, "oms_t_total{service=\"p\\\"ay\xef\xbf\xbd\","
+                               "type=\"a\\\"b\xef\xbf\xbd\"} 1\n") != NULL,
+                  "%s", text);
+    ck_assert_ptr_null(strstr(text, "oms bad"));
+    free(text);
+    oms_metrics_free(m);
+}
+END_TEST
+
 START_TEST(ids_are_deterministic_per_order_and_step)
 {
     uint8_t a[EVS_ID_BYTES], b[EVS_ID_BYTES], c[EVS_ID_BYTES];
@@ -300,6 +321,7 @@ static Suite *runtime_suite(void)
     tcase_add_test(t, config_rejects_bad_values);
     tcase_add_test(t, config_given_sees_flags_in_both_forms_and_the_environment);
     tcase_add_test(t, metrics_render_in_prometheus_text_format);
+    tcase_add_test(t, metrics_refuse_series_that_would_not_render_and_repair_utf8);
     tcase_add_test(t, ids_are_deterministic_per_order_and_step);
     suite_add_tcase(s, t);
     TCase *svc = tcase_create("service");

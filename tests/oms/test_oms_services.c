@@ -11,11 +11,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "httpc.h"
 #include "oms.h"
 #include "oms.pb-c.h"
+#include "oms_curl.h"
 #include "oms_fixture.h"
 #include "server_fixture.h"
+#include "util.h"
 
 #define WAIT_MS 20000       /* bound of every wait for an answer */
 #define ARGS_MAX 8
@@ -346,8 +347,8 @@ static void assert_id(const uint8_t id[EVS_ID_BYTES], const char *order, const c
  * program serving metrics on port, or -1 when it is not there. */
 static double metric_at(uint16_t port, const char *series)
 {
-    httpc_response_t res;
-    ck_assert_int_eq(httpc_once("127.0.0.1", port, 5000, "GET", "/metrics", NULL, NULL, 0, &res),
+    oms_curl_response_t res;
+    ck_assert_int_eq(oms_curl_once("127.0.0.1", port, 5000, "GET", "/metrics", NULL, NULL, 0, &res),
                      0);
     ck_assert_int_eq(res.status, 200);
     double v = -1;
@@ -357,7 +358,7 @@ static double metric_at(uint16_t port, const char *series)
             v = strtod(p + len + 1, NULL);
             break;
         }
-    httpc_response_free(&res);
+    oms_curl_response_free(&res);
     return v;
 }
 
@@ -963,8 +964,7 @@ START_TEST(notification_writes_one_outbox_line_and_one_event_per_order)
     json_t *j;
     ck_assert_int_eq(outbox_lines("n1", &j), 1);
     char hex[2 * EVS_ID_BYTES + 1];
-    for (int i = 0; i < EVS_ID_BYTES; i++)
-        snprintf(hex + 2 * i, 3, "%02x", id[i]);
+    util_hex(id, EVS_ID_BYTES, hex);
     ck_assert_str_eq(json_string_value(json_object_get(j, "notification_id")), hex);
     ck_assert_str_eq(json_string_value(json_object_get(j, "customer_id")), "cust-9");
     ck_assert_str_eq(json_string_value(json_object_get(j, "template")), "order_completed");

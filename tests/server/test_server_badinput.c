@@ -447,13 +447,13 @@ static void *trickle_main(void *arg)
         size_t n = frame_encode(&env, buf);
         t->bytes = (int)n;
         bool sent = true;
-        int64_t start_ms = wire_now_ms();
+        int64_t start_ms = (int64_t)util_mono_ms();
         for (size_t i = 0; i < n && sent; i++) {
             if (i > 0)
                 usleep(TRICKLE_BYTE_US);
             sent = wire_send_raw(&w, buf + i, 1, WIRE_TIMEOUT_MS) == 0;
         }
-        t->trickle_ms = wire_now_ms() - start_ms;
+        t->trickle_ms = (int64_t)util_mono_ms() - start_ms;
         envelope_t *ok = NULL;
         if (sent && wire_recv(&w, WIRE_TIMEOUT_MS, &ok) == 0 &&
             ok->body_case == BODY(HELLO_OK)) {
@@ -478,12 +478,12 @@ START_TEST(a_client_sending_a_byte_every_100_ms_does_not_delay_others)
     atomic_init(&t.done, false);
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, trickle_main, &t), 0);
-    int64_t worst_ms = 0, deadline = wire_now_ms() + TRICKLE_MS_MAX;
+    int64_t worst_ms = 0, deadline = (int64_t)util_mono_ms() + TRICKLE_MS_MAX;
     unsigned pings = 0;
-    while (!atomic_load(&t.done) && wire_now_ms() < deadline) {
-        int64_t t0 = wire_now_ms();
+    while (!atomic_load(&t.done) && (int64_t)util_mono_ms() < deadline) {
+        int64_t t0 = (int64_t)util_mono_ms();
         envelope_t *p = wire_ping(&w, pings);
-        int64_t ms = wire_now_ms() - t0;
+        int64_t ms = (int64_t)util_mono_ms() - t0;
         ck_assert_answer(p, BODY(PONG));
         frame_free(p);
         worst_ms = ms > worst_ms ? ms : worst_ms;
@@ -539,9 +539,9 @@ START_TEST(connections_past_the_limit_are_refused_until_some_close)
         wire_close(&w[i]);
     /* The server notices the closes at its own pace: retry, bounded. */
     for (int i = 0; i < 4; i++) {
-        int64_t deadline = wire_now_ms() + CONN_RETRY_MS_MAX;
+        int64_t deadline = (int64_t)util_mono_ms() + CONN_RETRY_MS_MAX;
         int rc;
-        while ((rc = wire_open(&w[i], srv.port)) != 0 && wire_now_ms() < deadline)
+        while ((rc = wire_open(&w[i], srv.port)) != 0 && (int64_t)util_mono_ms() < deadline)
             usleep(CONN_RETRY_US);
         ck_assert_msg(rc == 0, "no new connection accepted after 4 closed");
     }
@@ -551,10 +551,10 @@ START_TEST(connections_past_the_limit_are_refused_until_some_close)
         frame_free(p);
         wire_close(&w[i]);
     }
-    int64_t deadline = wire_now_ms() + CONN_RETRY_MS_MAX;
+    int64_t deadline = (int64_t)util_mono_ms() + CONN_RETRY_MS_MAX;
     wire_t last;
     int rc;
-    while ((rc = wire_open(&last, srv.port)) != 0 && wire_now_ms() < deadline)
+    while ((rc = wire_open(&last, srv.port)) != 0 && (int64_t)util_mono_ms() < deadline)
         usleep(CONN_RETRY_US);
     ck_assert_int_eq(rc, 0);
     wire_close(&last);
@@ -620,11 +620,11 @@ START_TEST(a_client_that_never_reads_is_paused_and_memory_stays_bounded)
     size_t burst_len = 0;
     for (int k = 0; k < SLOW_BURST; k++)
         frames_add_read(burst, sizeof burst, &burst_len, 1, "$all", 0);
-    int64_t deadline = wire_now_ms() + SLOW_FLOOD_MS_MAX;
+    int64_t deadline = (int64_t)util_mono_ms() + SLOW_FLOOD_MS_MAX;
     size_t sent_bytes = 0;
     long rss_max = rss_before;
     int rc = 0;
-    while (rc == 0 && sent_bytes < SLOW_FLOOD_BYTES_MAX && wire_now_ms() < deadline) {
+    while (rc == 0 && sent_bytes < SLOW_FLOOD_BYTES_MAX && (int64_t)util_mono_ms() < deadline) {
         rc = wire_send_raw(&slow, burst, burst_len, SLOW_SEND_MS_MAX);
         sent_bytes += rc == 0 ? burst_len : 0;
         long rss = srv_rss_kb(srv.pid);

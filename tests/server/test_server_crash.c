@@ -196,11 +196,11 @@ static bool wait_for_target(client_t *cs, unsigned target, char *why, size_t cap
     unsigned seen[CLIENTS] = {0};
     int64_t progress_ms[CLIENTS];
     for (unsigned i = 0; i < CLIENTS; i++)
-        progress_ms[i] = wire_now_ms();
+        progress_ms[i] = (int64_t)util_mono_ms();
     for (;;) {
         bool every_client = true;
         unsigned total = 0;
-        int64_t now = wire_now_ms();
+        int64_t now = (int64_t)util_mono_ms();
         for (unsigned i = 0; i < CLIENTS; i++) {
             client_t *c = &cs[i];
             unsigned n = atomic_load_explicit(&c->ack_count, memory_order_acquire);

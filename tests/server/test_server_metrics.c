@@ -62,10 +62,10 @@ static int http_get(uint16_t port, const char *path, http_t *out)
     }
     char *buf = malloc(HTTP_BYTES_MAX + 1);
     size_t len = 0;
-    int64_t deadline = wire_now_ms() + HTTP_MS_MAX;
+    int64_t deadline = (int64_t)util_mono_ms() + HTTP_MS_MAX;
     while (buf && len < HTTP_BYTES_MAX) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
-        int64_t left = deadline - wire_now_ms();
+        int64_t left = deadline - (int64_t)util_mono_ms();
         if (left <= 0 || poll(&p, 1, (int)left) <= 0)
             break;
         ssize_t k = recv(fd, buf + len, HTTP_BYTES_MAX - len, 0);
@@ -240,8 +240,8 @@ START_TEST(metrics_move_with_appends_and_errors)
 
     /* The page is refreshed by the server's loop: poll, bounded. */
     snapshot_t after = before;
-    int64_t deadline = wire_now_ms() + METRICS_REFRESH_MS_MAX;
-    while (wire_now_ms() < deadline) {
+    int64_t deadline = (int64_t)util_mono_ms() + METRICS_REFRESH_MS_MAX;
+    while ((int64_t)util_mono_ms() < deadline) {
         after = snapshot();
         if (after.appends >= before.appends + 10 && after.wev >= before.wev + 2 &&
             after.bad >= before.bad + 1)
@@ -265,10 +265,48 @@ START_TEST(metrics_move_with_appends_and_errors)
     wire_close(&w);
 
     /* The gauge falls back once the connection is gone. */
-    deadline = wire_now_ms() + METRICS_REFRESH_MS_MAX;
-    while (wire_now_ms() < deadline && (after = snapshot()).connections != 0)
+    deadline = (int64_t)util_mono_ms() + METRICS_REFRESH_MS_MAX;
+    while ((int64_t)util_mono_ms() < deadline && (after = snapshot()).connections != 0)
         usleep(50 * 1000);
     ck_assert_msg(after.connections == 0, "connections %g after the close", after.connections);
+}
+END_TEST
+
+/* Any bytes make a group name; one that is not UTF-8 is shown with U+FFFD
+ * for each bad byte (Prometheus text has no byte escapes), so the page
+ * stays valid. */
+START_TEST(a_group_name_that_is_not_utf8_shows_as_u_fffd)
+{
+    wire_t w;
+    ck_assert_int_eq(wire_open(&w, srv.port), 0);
+    Evstore__V1__GroupSettings g = EVSTORE__V1__GROUP_SETTINGS__INIT;
+    g.name = "\xff\xfe\r";
+    g.stream = "metric-g";
+    envelope_t env = EVSTORE__V1__ENVELOPE__INIT;
+    env.correlation_id = 1;
+    env.body_case = BODY(GROUP_CREATE);
+    env.group_create = &g;
+    ck_assert_int_eq(wire_send(&w, &env), 0);
+    envelope_t *a = NULL;
+    ck_assert_int_eq(wire_recv(&w, HTTP_MS_MAX, &a), 0);
+    ck_assert_answer(a, BODY(DONE));
+    frame_free(a);
+    wire_close(&w);
+
+    const char *want = "evstore_group_lag{group=\"\xef\xbf\xbd\xef\xbf\xbd\r\"} ";
+    bool seen = false;
+    int64_t deadline = (int64_t)util_mono_ms() + METRICS_REFRESH_MS_MAX;
+    while (!seen && (int64_t)util_mono_ms() < deadline) {
+        http_t h;
+        const char *m = metrics_text(&h);
+        seen = strstr(m, want) != NULL;
+        ck_assert_msg(strchr(m, '\xff') == NULL && strchr(m, '\xfe') == NULL,
+                      "bytes of the name on the page");
+        http_free(&h);
+        if (!seen)
+            usleep(50 * 1000);
+    }
+    ck_assert_msg(seen, "no %s on /metrics", want);
 }
 END_TEST
 
@@ -282,6 +320,7 @@ static Suite *metrics_suite(void)
     tcase_add_test(tc, unknown_paths_are_404);
     tcase_add_test(tc, metrics_are_prometheus_text_with_every_family);
     tcase_add_test(tc, metrics_move_with_appends_and_errors);
+    tcase_add_test(tc, a_group_name_that_is_not_utf8_shows_as_u_fffd);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -52,7 +52,7 @@ static int send_append(wire_t *w, worker_t *wk, uint64_t seq)
 static int take_answer(wire_t *w, worker_t *wk, int64_t deadline)
 {
     envelope_t *env = NULL;
-    int64_t left = deadline - wire_now_ms();
+    int64_t left = deadline - (int64_t)util_mono_ms();
     int rc = left > 0 ? wire_recv(w, (int)left, &env) : -ETIMEDOUT;
     if (rc) {
         snprintf(wk->failure, sizeof wk->failure, "thread %u: receive: %s", wk->index,
@@ -79,7 +79,7 @@ static void *worker_main(void *arg)
 {
     worker_t *wk = arg;
     wire_t w;
-    int64_t deadline = wire_now_ms() + THREAD_MS_MAX;
+    int64_t deadline = (int64_t)util_mono_ms() + THREAD_MS_MAX;
     if (wire_open(&w, wk->port) != 0) {
         snprintf(wk->failure, sizeof wk->failure, "thread %u: cannot connect", wk->index);
         return NULL;

@@ -237,9 +237,9 @@ static void term_run(wire_t *w, term_round_t *t)
         ck_assert_int_eq(term_send(w, t), 0);
     }
     ck_assert_int_eq(kill(srv.pid, SIGTERM), 0);
-    int64_t deadline = wire_now_ms() + TERM_CLOSE_MS_MAX;
+    int64_t deadline = (int64_t)util_mono_ms() + TERM_CLOSE_MS_MAX;
     int rc;
-    while ((rc = term_receive(w, t, true, (int)(deadline - wire_now_ms()))) == 0)
+    while ((rc = term_receive(w, t, true, (int)(deadline - (int64_t)util_mono_ms()))) == 0)
         continue;
     ck_assert_msg(rc == -EPIPE, "after SIGTERM: %s (the server did not close the connection)",
                   strerror(-rc));

@@ -12,10 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "proc.h"
 #include "srv_util.h"
 #include "wire.h"
 
@@ -51,28 +51,19 @@ static void run_evstored(const char *const *args, run_t *r)
     for (int i = 0; args[i] && n < RUN_ARGS_MAX; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
-    int fds[2];
-    ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        dup2(fds[1], 1);
-        dup2(fds[1], 2);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    close(fds[1]);
+    int out = -1;
+    proc_spec_t spec = {.argv = argv, .out = {PROC_IO_PIPE}, .err = {PROC_IO_STDOUT}};
+    pid_t pid = proc_start(&spec, &out);
+    ck_assert_msg(pid > 0, "start %s: %s", argv[0], strerror((int)-pid));
     size_t len = 0;
     bool eof = false;
-    int64_t deadline = wire_now_ms() + RUN_MS_MAX;
+    int64_t deadline = (int64_t)util_mono_ms() + RUN_MS_MAX;
     while (!eof && len < sizeof r->output - 1) {
-        struct pollfd p = {.fd = fds[0], .events = POLLIN};
-        int64_t left = deadline - wire_now_ms();
+        struct pollfd p = {.fd = out, .events = POLLIN};
+        int64_t left = deadline - (int64_t)util_mono_ms();
         if (left <= 0 || poll(&p, 1, (int)left) <= 0)
             break;
-        ssize_t k = read(fds[0], r->output + len, sizeof r->output - 1 - len);
+        ssize_t k = read(out, r->output + len, sizeof r->output - 1 - len);
         eof = k <= 0;
         if (k > 0)
             len += (size_t)k;
@@ -82,18 +73,11 @@ static void run_evstored(const char *const *args, run_t *r)
             kill(pid, SIGTERM);
         }
     }
-    close(fds[0]);
-    if (!eof)
-        kill(pid, SIGKILL); /* hung, or too talkative: not what any test expects */
-    int64_t stop = wire_now_ms() + RUN_MS_MAX;
-    while (waitpid(pid, &r->status, WNOHANG) == 0) {
-        if (wire_now_ms() > stop) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &r->status, 0);
-            break;
-        }
-        usleep(5 * 1000);
-    }
+    close(out);
+    /* at the end of its output it is exiting; otherwise it hung or talked
+     * too much, which no test expects: killed */
+    r->status = proc_end(pid, eof ? 0 : SIGKILL, RUN_MS_MAX, "evstored");
+    ck_assert_msg(r->status >= 0, "evstored did not end: %s", strerror(-r->status));
 }
 
 static int exit_code(const run_t *r)

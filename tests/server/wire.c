@@ -14,13 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-int64_t wire_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void wire_id(uint8_t id[16], uint64_t a, uint64_t b)
 {
     for (int i = 0; i < 8; i++) {
@@ -33,7 +26,7 @@ void wire_id(uint8_t id[16], uint64_t a, uint64_t b)
 static int wait_fd(int fd, short events, int64_t deadline_ms)
 {
     for (;;) {
-        int64_t left = deadline_ms - wire_now_ms();
+        int64_t left = deadline_ms - (int64_t)util_mono_ms();
         if (left <= 0)
             return -ETIMEDOUT;
         struct pollfd p = {.fd = fd, .events = events};
@@ -56,7 +49,7 @@ int wire_connect(wire_t *w, uint16_t port, int timeout_ms)
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     int rc = 0;
     if (connect(w->fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        rc = errno == EINPROGRESS ? wait_fd(w->fd, POLLOUT, wire_now_ms() + timeout_ms) : -errno;
+        rc = errno == EINPROGRESS ? wait_fd(w->fd, POLLOUT, (int64_t)util_mono_ms() + timeout_ms) : -errno;
         int err = 0;
         socklen_t len = sizeof err;
         if (rc == 0 && getsockopt(w->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err)
@@ -85,7 +78,7 @@ void wire_close(wire_t *w)
 int wire_send_raw(wire_t *w, const void *bytes, size_t n, int timeout_ms)
 {
     const uint8_t *p = bytes;
-    int64_t deadline = wire_now_ms() + timeout_ms;
+    int64_t deadline = (int64_t)util_mono_ms() + timeout_ms;
     while (n > 0) {
         ssize_t k = send(w->fd, p, n, MSG_NOSIGNAL);
         if (k > 0) {
@@ -149,7 +142,7 @@ static int fill(wire_t *w, int64_t deadline)
 
 int wire_recv(wire_t *w, int timeout_ms, envelope_t **out)
 {
-    int64_t deadline = wire_now_ms() + timeout_ms;
+    int64_t deadline = (int64_t)util_mono_ms() + timeout_ms;
     *out = NULL;
     for (;;) {
         uint32_t body = 0;
@@ -174,11 +167,11 @@ int wire_recv(wire_t *w, int timeout_ms, envelope_t **out)
 
 int wire_wait_closed(wire_t *w, int timeout_ms, int *frames, int *first_error)
 {
-    int64_t deadline = wire_now_ms() + timeout_ms;
+    int64_t deadline = (int64_t)util_mono_ms() + timeout_ms;
     int seen = 0, err = 0, rc;
     for (;;) {
         envelope_t *env = NULL;
-        int64_t left = deadline - wire_now_ms();
+        int64_t left = deadline - (int64_t)util_mono_ms();
         rc = left > 0 ? wire_recv(w, (int)left, &env) : -ETIMEDOUT;
         if (rc == -EBADMSG) {
             /* Not ours to judge here: drop the bytes and keep waiting. */

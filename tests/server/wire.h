@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "protocol.h"
+#include "util.h"
 
 #define WIRE_TIMEOUT_MS 10000     /* default bound of one answer */
 #define WIRE_FRAME_BYTES_MAX (64u * 1024 * 1024) /* largest frame received */
@@ -119,8 +120,5 @@ envelope_t *wire_append_one(wire_t *w, const char *stream, int64_t ev, uint64_t 
 /* Fills id with a 16-byte id derived from two numbers (distinct pairs give
  * distinct ids). */
 void wire_id(uint8_t id[16], uint64_t a, uint64_t b);
-
-/* Milliseconds on the monotonic clock. */
-int64_t wire_now_ms(void);
 
 #endif

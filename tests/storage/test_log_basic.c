@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "log.h"
 #include "test_util.h"
+#include "util.h"
 
 #include <check.h>
 #include <errno.h>
@@ -64,12 +65,6 @@ static void assert_stream_missing(log_t *log, const char *stream) {
     ck_assert_int_eq(tu_read_all(log, stream, 0, false, 100, NULL, &evs, NULL), LOG_ENOT_FOUND);
     ck_assert_uint_eq(evs.n, 0);
     tu_events_clear(&evs);
-}
-
-static int64_t realtime_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* Events whose data is "<tag>/<i>" and id (tag, i), for short tests. */
@@ -203,11 +198,11 @@ END_TEST
 START_TEST(a_zero_timestamp_becomes_the_time_of_the_append) {
     log_t *log = open_dir(SEG_SMALL, true);
     simple_events_t se;
-    int64_t before = realtime_ns();
+    int64_t before = (int64_t)util_real_ns();
     log_append_result_t res;
     ck_assert_int_eq(tu_append(log, "s-1", LOG_EXPECT_ANY, simple_events(&se, 1, 1, "t"), 1, &res),
                      0);
-    int64_t after = realtime_ns();
+    int64_t after = (int64_t)util_real_ns();
     tu_events_t evs = {0};
     ck_assert_int_eq(tu_read_all(log, "s-1", 0, false, 10, NULL, &evs, NULL), 0);
     ck_assert_uint_eq(evs.n, 1);
@@ -1485,11 +1480,7 @@ static uint64_t fdatasyncs_of(log_t *log) {
     return st.fdatasyncs;
 }
 
-static double mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
+static double mono_ms(void) { return (double)util_mono_ns() / 1e6; }
 
 /* The engine's fdatasync counter is bumped beside the operations it counts,
  * so it would go on counting if they stopped syncing. What a sync does is

@@ -28,7 +28,9 @@
  */
 #define _GNU_SOURCE
 #include "log_int.h" /* the on-disk layout, to tear a tail the way a crash does */
+#include "proc.h"
 #include "test_util.h"
+#include "util.h"
 
 #include <check.h>
 #include <errno.h>
@@ -345,11 +347,7 @@ static void expect_all_found(const seenvec_t *want, const seenvec_t *found, cons
     }
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+static double now_s(void) { return (double)util_mono_ns() / 1e9; }
 
 /* ---- killing the child after N acknowledgements ------------------------------ */
 
@@ -412,8 +410,7 @@ static void round_kill_after_acks(pid_t pid, int fd, uint32_t target, seenvec_t 
         out->acks++;
     }
     out->read_error = rc < 0 ? rc : 0;
-    while (waitpid(pid, &out->status, 0) < 0 && errno == EINTR) {
-    }
+    ck_assert_int_eq(proc_wait(pid, PROC_REAP_MS_LIMIT, &out->status), 0);
 }
 
 /* Forks a child that appends to dir until killed, kills it after `target`

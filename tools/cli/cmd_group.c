@@ -121,7 +121,7 @@ static int settings_option(settings_args_t *a, int c, bool *from_given)
     else if (c == 'r' && !cli_parse_i64(optarg, 0, UINT32_MAX, &v))
         a->s.max_retries = (uint32_t)v, a->retries_given = true;
     else if (c == 'i' && !cli_parse_i64(optarg, 1, UINT32_MAX, &v))
-        a->s.max_inflight_per_consumer = (uint32_t)v, a->inflight_given = true;
+        a->s.inflight_max_per_consumer = (uint32_t)v, a->inflight_given = true;
     else if (c == 't' && a->s.type_count < EVS_GROUP_TYPES_MAX)
         a->types[a->s.type_count++] = optarg, a->types_given = true;
     else if (c == 'P')
@@ -175,7 +175,7 @@ static void settings_overlay(settings_args_t *a, const evs_group_settings_t *cur
     if (!a->retries_given)
         a->s.max_retries = cur->max_retries;
     if (!a->inflight_given)
-        a->s.max_inflight_per_consumer = cur->max_inflight_per_consumer;
+        a->s.inflight_max_per_consumer = cur->inflight_max_per_consumer;
     if (!a->types_given) {
         a->s.types = cur->types;
         a->s.type_count = cur->type_count;
@@ -221,7 +221,7 @@ static json_t *info_json(const evs_group_info_t *gi)
     json_object_set_new(o, "ack_timeout_ms", json_integer(s->ack_timeout_ms));
     json_object_set_new(o, "max_retries", json_integer(s->max_retries));
     json_object_set_new(o, "max_inflight_per_consumer",
-                        json_integer(s->max_inflight_per_consumer));
+                        json_integer(s->inflight_max_per_consumer));
     json_object_set_new(o, "types", types);
     json_object_set_new(o, "type_prefix", json_string(s->type_prefix ? s->type_prefix : ""));
     json_object_set_new(o, "checkpoint", json_integer((json_int_t)gi->checkpoint));
@@ -255,7 +255,7 @@ static void info_print_text(const evs_group_info_t *gi)
     else
         printf("from: %llu\n", (unsigned long long)s->from);
     printf("ack_timeout_ms: %u\nmax_retries: %u\nmax_inflight_per_consumer: %u\n",
-           s->ack_timeout_ms, s->max_retries, s->max_inflight_per_consumer);
+           s->ack_timeout_ms, s->max_retries, s->inflight_max_per_consumer);
     printf("types:");
     for (size_t i = 0; i < s->type_count; i++)
         printf(" %s", s->types[i]);
@@ -366,7 +366,7 @@ typedef struct {
     settle_t settle;
     evs_nack_action_t nack;
     int64_t count, silence_ms;
-    uint32_t max_inflight;
+    uint32_t inflight_max;
     bool json;
 } consume_args_t;
 
@@ -397,7 +397,7 @@ static int consume_parse(int argc, char **argv, consume_args_t *a)
         else if (c == 'T' && !cli_parse_i64(optarg, 1, INT32_MAX, &v))
             a->silence_ms = v;
         else if (c == 'i' && !cli_parse_i64(optarg, 1, UINT32_MAX, &v))
-            a->max_inflight = (uint32_t)v;
+            a->inflight_max = (uint32_t)v;
         else if (c == 'j')
             a->json = true;
         else if (c == 'h')
@@ -458,7 +458,7 @@ static int group_consume(const cli_global_t *g, int argc, char **argv)
     evs_options_t o;
     cli_options(g, &o);
     evs_consumer_t *c = NULL;
-    int err = evs_group_join(&o, a.name, a.max_inflight, &c);
+    int err = evs_group_join(&o, a.name, a.inflight_max, &c);
     if (err)
         return cli_fail("group consume", err);
     cli_signals_catch();

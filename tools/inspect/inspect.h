@@ -1,18 +1,23 @@
 /* inspect.h -- internals of evstore-inspect, the offline segment inspection
- * tool. It reads the log with the storage engine's own format code
- * (storage/log_int.h: record.c, walk.c, segment.c, recovery.c) and never
- * parses a byte of the format by itself.
+ * tool. It reads the log through the storage engine's header for offline
+ * tools (storage/log_offline.h: the walk, the index view, the name table,
+ * recovery's scan and tail cut) and never parses a byte of the format by
+ * itself. Application payloads are decoded by plugins (inspect_proto.c).
  *
  * Layout: inspect_main.c (commands, options), inspect_log.c (opening a data
  * directory or a segment read-only), inspect_scan.c (the verifying walk
  * over every segment that the commands share), inspect_index.c (index files
  * checked against the segments, or rebuilt), inspect_verify.c, inspect_dump.c,
  * inspect_stats.c, inspect_repair.c (one command each), inspect_names.c (a
- * table of streams and types), inspect_util.c (reports, text and time). */
+ * table of streams and types), inspect_util.c (reports, text and time),
+ * inspect_proto.c (protobuf payloads: built-in and plugin decoders). */
 #ifndef EVSTORE_INSPECT_H
 #define EVSTORE_INSPECT_H
 
-#include "log_int.h"
+#include "log.h"
+#include "log_offline.h"
+
+#include <jansson.h>
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -21,19 +26,21 @@
 /* Exit codes of every command. */
 #define INSPECT_EXIT_CLEAN 0   /* nothing wrong (or the change was made) */
 #define INSPECT_EXIT_DAMAGED 1 /* damage found (or, repair: found, not changed) */
-#define INSPECT_EXIT_ERROR 2   /* usage, I/O error, locked directory */
+#define INSPECT_EXIT_ERROR 2   /* usage, I/O error, locked directory, a bad plugin */
+
+/* Decoder plugins loaded at most (--decoder and the environment together). */
+#define INSPECT_DECODERS_LIMIT 16u
 
 /* ---- names: streams, categories, event types (inspect_names.c) ---- */
 
-#define INSPECT_KIND_STREAM 0u
-#define INSPECT_KIND_CATEGORY 1u
+#define INSPECT_KIND_STREAM NAMES_KIND_STREAM
+#define INSPECT_KIND_CATEGORY NAMES_KIND_CATEGORY
 #define INSPECT_KIND_TYPE 2u
 
 typedef struct inspect_name_s {
     char *name;                      /* NUL-terminated copy */
     uint32_t len;
     uint32_t kind;                   /* INSPECT_KIND_* */
-    uint64_t hash;
     uint64_t count;                  /* events seen */
     uint64_t bytes;                  /* their record bytes */
     int64_t next_version;            /* streams: the version expected next */
@@ -43,9 +50,7 @@ typedef struct inspect_name_s {
 } inspect_name_t;
 
 typedef struct {
-    inspect_name_t **slots;
-    uint64_t mask;
-    uint64_t used;
+    names_t table;         /* of inspect_name_t (storage's name table) */
     uint64_t count[3];     /* names per kind */
     inspect_name_t *last;  /* the last one found (runs of one stream are common) */
 } inspect_names_t;
@@ -103,9 +108,17 @@ bool inspect_utf8_valid(const uint8_t *p, size_t n);
 /* The longest prefix of valid UTF-8 text p[0, n) that is at most cap bytes
  * and ends on a character boundary. */
 size_t inspect_utf8_cut(const uint8_t *p, size_t n, size_t cap);
-/* Writes p[0, n) as a JSON string (with quotes); bytes that are not UTF-8
- * text become \u00XX. */
-void inspect_json_string(FILE *f, const void *p, size_t n);
+/* p[0, n) as a JSON string; a byte that is not part of UTF-8 text stands
+ * for the code point of its value (U+0080..U+00FF), so that any bytes give
+ * a valid string. NULL on ENOMEM. */
+json_t *inspect_json_text(const void *p, size_t n);
+/* Writes p[0, n) as a quoted, escaped string (the JSON form of
+ * inspect_json_text()), for the text output. */
+void inspect_quoted(FILE *f, const void *p, size_t n);
+/* p[0, n) as a JSON string of lowercase hex. NULL on ENOMEM. */
+json_t *inspect_json_hex(const void *p, size_t n);
+/* Writes o as one compact line of JSON to f, and releases it. */
+void inspect_json_line(FILE *f, json_t *o);
 /* Writes p[0, n) as lowercase hex. */
 void inspect_hex(FILE *f, const void *p, size_t n);
 
@@ -118,6 +131,8 @@ typedef struct {
     int hdr_rc;             /* 0, LOG_EFORMAT/LOG_ECORRUPT, or -errno */
     uint64_t file_bytes;
     bool short_file;        /* smaller than the header's segment_bytes */
+    const uint8_t *map;     /* read-only mapping of [0, size) (NULL: unreadable) */
+    uint64_t size;
     /* filled in by the scan */
     uint64_t data_end;      /* offset after the last batch that continued the log */
     uint64_t end_position;  /* position and chain value after it */
@@ -130,9 +145,9 @@ typedef struct {
 typedef struct {
     char *dir;              /* the directory holding the segments */
     bool single;            /* PATH named one segment file */
-    log_t shell;            /* the engine's log_t: its segments are our mappings
-                               (for log_scan_segment and segment_index_write) */
-    inspect_seg_t *segs;    /* segs[i] describes shell.segments[i] */
+    log_offline_t *set;     /* the storage engine's view of them: the mappings,
+                               recovery's scan, the index writer, the tail cut */
+    inspect_seg_t *segs;    /* segs[i] describes segment i of set */
     uint32_t count;
 } inspect_log_t;
 
@@ -142,14 +157,6 @@ typedef struct {
  * Returns 0, or -errno/-ENOENT when PATH is neither. */
 int inspect_log_open(const char *path, inspect_log_t *log, inspect_report_t *r);
 void inspect_log_close(inspect_log_t *log);
-/* The segment_t of segment i. */
-static inline segment_t *inspect_segment(const inspect_log_t *log, uint32_t i)
-{
-    return log->shell.segments[i];
-}
-/* Takes flock(LOCK_EX|LOCK_NB) on <dir>/LOCK, as the engine does (create:
- * make LOCK if missing). Returns the fd, or LOG_ELOCKED / -errno. */
-int inspect_lock(const char *dir, bool create);
 
 /* ---- the verifying scan (inspect_scan.c) ---- */
 
@@ -215,6 +222,8 @@ typedef struct {
     bool apply;                  /* repair: make the change */
     bool dry_run;                /* index --rebuild: only say what would be written */
     bool no_index;
+    const char *decoders[INSPECT_DECODERS_LIMIT]; /* --decoder PATH, in order */
+    size_t decoder_count;
 } inspect_opts_t;
 
 int inspect_verify(const char *path, const inspect_opts_t *o);
@@ -225,11 +234,20 @@ int inspect_index_rebuild_cmd(const char *path, const inspect_opts_t *o);
 int inspect_repair(const char *path, const inspect_opts_t *o);
 
 /* ---- inspect_proto.c: payloads that are known protobuf messages ---- */
+
+/* The environment variable naming decoder plugins, PATH[:PATH...]. */
+#define INSPECT_DECODERS_ENV "EVSTORE_INSPECT_DECODERS"
+
 struct ProtobufCMessageDescriptor;
-/* The message type of ev's data, if it is a known one (by stream and type). */
+/* Loads the decoder plugins: each path of the environment variable, then
+ * each of paths[0, n) (--decoder). 0, or -1 after printing why a plugin
+ * could not be loaded (not found, not a shared object, no
+ * evstore_payload_descriptor) to stderr. */
+int inspect_decoders_load(const char *const *paths, size_t n);
+/* Unloads them. */
+void inspect_decoders_unload(void);
+/* The message type of ev's data, if it is a known one: the store's own
+ * records (by stream prefix and type), then what the plugins say (by type). */
 const struct ProtobufCMessageDescriptor *inspect_proto_for(const log_event_t *ev);
-/* Writes data decoded as desc as a JSON object; false if it does not decode. */
-bool inspect_proto_json(FILE *out, const struct ProtobufCMessageDescriptor *desc,
-                        const void *data, size_t len);
 
 #endif

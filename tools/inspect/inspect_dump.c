@@ -1,8 +1,12 @@
 /* inspect_dump.c -- `dump`: batches and events as text or JSON lines, with
- * filters. Every batch is verified as it is read (the shared scan); damaged
- * batches are shown as such, with the events that still pass their record
- * checksums. Problems also go to stderr, so stdout holds only the dump. */
+ * filters. JSON is made by Jansson; payloads of known protobuf types are
+ * decoded by util's pbjson, exactly as oms-order shows them. Every batch is
+ * verified as it is read (the shared scan); damaged batches are shown as
+ * such, with the events that still pass their record checksums. Problems
+ * also go to stderr, so stdout holds only the dump. */
 #include "inspect.h"
+
+#include "pbjson.h"
 
 #include <string.h>
 
@@ -52,91 +56,125 @@ static void inspect_dump_batch_text(inspect_dump_t *d, const inspect_seg_t *is, 
 
 static void inspect_dump_batch_json(inspect_dump_t *d, const inspect_seg_t *is, const walk_t *w)
 {
-    char t[48];
+    char t[48], sum[24];
     inspect_time_format(w->h.timestamp_ns, t, sizeof t);
-    fprintf(d->out, "{\"kind\":\"batch\",\"segment\":\"%s\",\"offset\":%llu,\"first_position\":"
-            "%llu,\"event_count\":%u,\"stored_bytes\":%u,\"raw_bytes\":%u,\"compression\":\"%s\","
-            "\"timestamp_ns\":%lld,\"time\":\"%s\",\"header_checksum\":\"0x%016llx\","
-            "\"checksum\":", is->file, (unsigned long long)w->offset,
-            (unsigned long long)w->h.first_position, w->h.event_count, w->h.stored_bytes,
-            w->h.raw_bytes, (w->h.flags & BATCH_FLAG_LZ4) ? "lz4" : "none",
-            (long long)w->h.timestamp_ns, t, (unsigned long long)w->h.header_checksum);
-    inspect_json_string(d->out, inspect_batch_state(w), strlen(inspect_batch_state(w)));
-    fputs("}\n", d->out);
+    snprintf(sum, sizeof sum, "0x%016llx", (unsigned long long)w->h.header_checksum);
+    inspect_json_line(d->out, json_pack(
+        "{s:s,s:o,s:I,s:I,s:I,s:I,s:I,s:s,s:I,s:s,s:s,s:s}", "kind", "batch", "segment",
+        inspect_json_text(is->file, strlen(is->file)),
+        "offset", (json_int_t)w->offset, "first_position", (json_int_t)w->h.first_position,
+        "event_count", (json_int_t)w->h.event_count, "stored_bytes",
+        (json_int_t)w->h.stored_bytes, "raw_bytes", (json_int_t)w->h.raw_bytes, "compression",
+        (w->h.flags & BATCH_FLAG_LZ4) ? "lz4" : "none", "timestamp_ns",
+        (json_int_t)w->h.timestamp_ns, "time", t, "header_checksum", sum, "checksum",
+        inspect_batch_state(w)));
 }
 
-/* Writes one payload (metadata or data): text when it is UTF-8, else hex,
- * at most --payload-bytes of it. */
-static void inspect_dump_payload(inspect_dump_t *d, const char *key, const void *p, size_t n)
+/* Adds one payload (metadata or data) to the event object o: text when it
+ * is UTF-8 ("<key>"), else hex ("<key>_hex"), at most --payload-bytes of
+ * it ("<key>_truncated" when cut). */
+static void inspect_dump_payload_json(inspect_dump_t *d, json_t *o, const char *key,
+                                      const void *p, size_t n)
 {
     size_t cap = d->o->payload_bytes;
     bool text = inspect_utf8_valid(p, n);
     size_t shown = text ? inspect_utf8_cut(p, n, cap) : (n < cap ? n : cap);
-    if (d->o->json) {
-        fprintf(d->out, ",\"%s%s\":", key, text ? "" : "_hex");
-        if (text) {
-            inspect_json_string(d->out, p, shown);
-        } else {
-            fputc('"', d->out);
-            inspect_hex(d->out, p, shown);
-            fputc('"', d->out);
-        }
-        if (shown < n)
-            fprintf(d->out, ",\"%s_truncated\":true", key);
-        return;
+    char name[32];
+    snprintf(name, sizeof name, "%s%s", key, text ? "" : "_hex");
+    json_object_set_new(o, name, text ? inspect_json_text(p, shown) : inspect_json_hex(p, shown));
+    if (shown < n) {
+        snprintf(name, sizeof name, "%s_truncated", key);
+        json_object_set_new(o, name, json_true());
     }
+}
+
+/* Writes one payload as text: quoted when it is UTF-8, else hex. */
+static void inspect_dump_payload_text(inspect_dump_t *d, const char *key, const void *p,
+                                      size_t n)
+{
+    size_t cap = d->o->payload_bytes;
+    bool text = inspect_utf8_valid(p, n);
+    size_t shown = text ? inspect_utf8_cut(p, n, cap) : (n < cap ? n : cap);
     fprintf(d->out, "\n    %s%s: ", key, text ? "" : " (hex)");
     if (text)
-        inspect_json_string(d->out, p, shown);
+        inspect_quoted(d->out, p, shown);
     else
         inspect_hex(d->out, p, shown);
     if (shown < n)
         fprintf(d->out, " ... (%zu of %zu bytes)", shown, n);
 }
 
-/* Adds the data decoded field by field when it is a known protobuf message. */
-static void inspect_dump_decoded(inspect_dump_t *d, const log_event_t *ev)
+/* The data decoded field by field when it is a known protobuf message
+ * (json null when it does not decode), or NULL when it is not one. */
+static json_t *inspect_dump_decoded(const log_event_t *ev)
 {
     const struct ProtobufCMessageDescriptor *desc = inspect_proto_for(ev);
     if (!desc)
-        return;
-    fputs(d->o->json ? ",\"data_decoded\":" : "\n    data decoded: ", d->out);
-    if (!inspect_proto_json(d->out, desc, ev->data, ev->data_len))
-        fputs(d->o->json ? "null" : "(does not decode)", d->out);
+        return NULL;
+    json_t *j = pbjson_decode(desc, ev->data, ev->data_len);
+    return j ? j : json_null();
 }
 
-static void inspect_dump_event(inspect_dump_t *d, const inspect_seg_t *is, const walk_t *w,
-                               const walk_event_t *e, const char *state)
+static void inspect_dump_event_json(inspect_dump_t *d, const inspect_seg_t *is, const walk_t *w,
+                                    const walk_event_t *e, const char *state)
 {
     const log_event_t *ev = &e->ev;
     char id[40], t[48];
     inspect_uuid_format(ev->id, id);
     inspect_time_format(ev->timestamp_ns, t, sizeof t);
-    if (d->o->json) {
-        fprintf(d->out, "{\"kind\":\"event\",\"position\":%llu,\"stream\":",
-                (unsigned long long)ev->position);
-        inspect_json_string(d->out, ev->stream, ev->stream_len);
-        fprintf(d->out, ",\"version\":%lld,\"type\":", (long long)ev->version);
-        inspect_json_string(d->out, ev->type, ev->type_len);
-        fprintf(d->out, ",\"id\":\"%s\",\"timestamp_ns\":%lld,\"time\":\"%s\",\"segment\":\"%s\","
-                "\"batch_offset\":%llu,\"record_offset\":%u,\"record_bytes\":%u,"
-                "\"metadata_bytes\":%u,\"data_bytes\":%u,\"checksum\":\"%s\"", id,
-                (long long)ev->timestamp_ns, t, is->file, (unsigned long long)w->offset,
-                e->body_offset, e->record_bytes, ev->metadata_len, ev->data_len, state);
-    } else {
-        fprintf(d->out, "  event %llu: stream ", (unsigned long long)ev->position);
-        inspect_json_string(d->out, ev->stream, ev->stream_len);
-        fprintf(d->out, " version %lld type ", (long long)ev->version);
-        inspect_json_string(d->out, ev->type, ev->type_len);
-        fprintf(d->out, " id %s time %s record offset %u, %u bytes, metadata %u, data %u, "
-                "checksum %s", id, t, e->body_offset, e->record_bytes, ev->metadata_len,
-                ev->data_len, state);
-    }
+    json_t *o = json_pack(
+        "{s:s,s:I,s:o,s:I,s:o,s:s,s:I,s:s,s:o,s:I,s:I,s:I,s:I,s:I,s:s}", "kind", "event",
+        "position", (json_int_t)ev->position, "stream", inspect_json_text(ev->stream,
+        ev->stream_len), "version", (json_int_t)ev->version, "type",
+        inspect_json_text(ev->type, ev->type_len), "id", id, "timestamp_ns",
+        (json_int_t)ev->timestamp_ns, "time", t, "segment",
+        inspect_json_text(is->file, strlen(is->file)), "batch_offset",
+        (json_int_t)w->offset, "record_offset", (json_int_t)e->body_offset, "record_bytes",
+        (json_int_t)e->record_bytes, "metadata_bytes", (json_int_t)ev->metadata_len,
+        "data_bytes", (json_int_t)ev->data_len, "checksum", state);
+    if (o && ev->metadata_len)
+        inspect_dump_payload_json(d, o, "metadata", ev->metadata, ev->metadata_len);
+    if (o)
+        inspect_dump_payload_json(d, o, "data", ev->data, ev->data_len);
+    json_t *decoded = o ? inspect_dump_decoded(ev) : NULL;
+    if (decoded)
+        json_object_set_new(o, "data_decoded", decoded);
+    inspect_json_line(d->out, o);
+}
+
+static void inspect_dump_event_text(inspect_dump_t *d, const walk_event_t *e, const char *state)
+{
+    const log_event_t *ev = &e->ev;
+    char id[40], t[48];
+    inspect_uuid_format(ev->id, id);
+    inspect_time_format(ev->timestamp_ns, t, sizeof t);
+    fprintf(d->out, "  event %llu: stream ", (unsigned long long)ev->position);
+    inspect_quoted(d->out, ev->stream, ev->stream_len);
+    fprintf(d->out, " version %lld type ", (long long)ev->version);
+    inspect_quoted(d->out, ev->type, ev->type_len);
+    fprintf(d->out, " id %s time %s record offset %u, %u bytes, metadata %u, data %u, "
+            "checksum %s", id, t, e->body_offset, e->record_bytes, ev->metadata_len,
+            ev->data_len, state);
     if (ev->metadata_len)
-        inspect_dump_payload(d, "metadata", ev->metadata, ev->metadata_len);
-    inspect_dump_payload(d, "data", ev->data, ev->data_len);
-    inspect_dump_decoded(d, ev);
-    fputs(d->o->json ? "}\n" : "\n", d->out);
+        inspect_dump_payload_text(d, "metadata", ev->metadata, ev->metadata_len);
+    inspect_dump_payload_text(d, "data", ev->data, ev->data_len);
+    json_t *decoded = inspect_dump_decoded(ev);
+    if (decoded) {
+        fputs("\n    data decoded: ", d->out);
+        if (json_is_null(decoded) || json_dumpf(decoded, d->out, JSON_COMPACT) != 0)
+            fputs("(does not decode)", d->out);
+        json_decref(decoded);
+    }
+    fputc('\n', d->out);
+}
+
+static void inspect_dump_event(inspect_dump_t *d, const inspect_seg_t *is, const walk_t *w,
+                               const walk_event_t *e, const char *state)
+{
+    if (d->o->json)
+        inspect_dump_event_json(d, is, w, e, state);
+    else
+        inspect_dump_event_text(d, e, state);
 }
 
 static int inspect_dump_on_batch(void *ctx, inspect_scan_t *sc, uint32_t seg, const walk_t *w)
@@ -168,10 +206,13 @@ static int inspect_dump_on_batch(void *ctx, inspect_scan_t *sc, uint32_t seg, co
 int inspect_dump(const char *path, const inspect_opts_t *o)
 {
     inspect_report_t r = {.out = stderr, .quiet_notes = true};
+    if (inspect_decoders_load(o->decoders, o->decoder_count) != 0)
+        return INSPECT_EXIT_ERROR;
     inspect_log_t log;
     int rc = inspect_log_open(path, &log, &r);
     if (rc) {
         inspect_io_error(&r, path, rc);
+        inspect_decoders_unload();
         return INSPECT_EXIT_ERROR;
     }
     inspect_dump_t d = {.o = o, .out = stdout};
@@ -182,6 +223,7 @@ int inspect_dump(const char *path, const inspect_opts_t *o)
                 (unsigned long long)o->limit);
     inspect_scan_free(&sc);
     inspect_log_close(&log);
+    inspect_decoders_unload();
     if (r.io_error)
         return INSPECT_EXIT_ERROR;
     /* Damage seen before the scan stopped makes the exit code 1. */

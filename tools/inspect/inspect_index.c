@@ -486,43 +486,36 @@ void inspect_index_end(inspect_scan_t *sc, uint32_t seg)
 
 /* ---- rebuilding ---- */
 
-/* Frees the event list of a segment once its index is written. */
-static void inspect_builder_release(segment_t *s)
-{
-    free(s->builder);
-    s->builder = NULL;
-    s->builder_count = s->builder_cap = 0;
-}
-
-/* Scans segment i with the engine (log_scan_segment: the same checks and
+/* Scans segment i with the engine (log_offline_scan: the same checks and
  * index building as recovery). Returns true when its data is whole: it
  * continues the log and, unless last, ends where the next segment starts. */
 static bool inspect_rebuild_scan(inspect_log_t *log, uint32_t i, inspect_report_t *rep,
                                  uint64_t *end)
 {
-    log_t *L = &log->shell;
-    segment_t *s = inspect_segment(log, i);
     const inspect_seg_t *is = &log->segs[i];
     bool last = i + 1 == log->count;
-    if (is->hdr_rc != 0 || (is->short_file && !last) || s->first_position != L->head_position ||
-        s->prev_checksum != L->head_checksum) {
+    uint64_t position, chain;
+    log_offline_head(log->set, &position, &chain);
+    if (is->hdr_rc != 0 || (is->short_file && !last) || is->first != position ||
+        is->hdr.prev_checksum != chain) {
         inspect_problem(rep, INSPECT_DAMAGE, is->file, 0, "header damaged or does not continue "
                         "the log (expected position %llu); run `verify`",
-                        (unsigned long long)L->head_position);
+                        (unsigned long long)position);
         return false;
     }
-    if (log_scan_segment(L, i, SEGMENT_HEADER_BYTES, end) != 0) {
+    if (log_offline_scan(log->set, i, end) != 0) {
         inspect_io_error(rep, is->file, -ENOMEM);
         return false;
     }
+    log_offline_head(log->set, &position, &chain);
     const inspect_seg_t *next = last ? NULL : &log->segs[i + 1];
-    bool zeros = walk_first_nonzero(s->map, *end, s->size) == s->size;
-    if (zeros && (!next || (next->hdr_rc == 0 && next->hdr.first_position == L->head_position &&
-                            next->hdr.prev_checksum == L->head_checksum)))
+    bool zeros = walk_first_nonzero(is->map, *end, is->size) == is->size;
+    if (zeros && (!next || (next->hdr_rc == 0 && next->hdr.first_position == position &&
+                            next->hdr.prev_checksum == chain)))
         return true;
     inspect_problem(rep, last ? INSPECT_TORN : INSPECT_DAMAGE, is->file, *end,
                     "the valid data ends here (position %llu) and %s follows; run `verify`%s",
-                    (unsigned long long)L->head_position,
+                    (unsigned long long)position,
                     zeros ? "a segment that does not continue it" : "damage",
                     last ? " and `repair`" : "");
     return false;
@@ -530,27 +523,28 @@ static bool inspect_rebuild_scan(inspect_log_t *log, uint32_t i, inspect_report_
 
 int inspect_index_rebuild(inspect_log_t *log, inspect_report_t *rep, bool dry_run)
 {
-    log_t *L = &log->shell;
-    L->head_position = L->head_checksum = 0;
     for (uint32_t i = 0; i < log->count; i++) {
-        segment_t *s = inspect_segment(log, i);
-        uint64_t end, first = L->head_position;
+        uint64_t end, first, last, chain;
+        log_offline_head(log->set, &first, &chain);
         if (!inspect_rebuild_scan(log, i, rep, &end)) {
             fprintf(stdout, "stopped: no index written for %s%s\n", log->segs[i].file,
                     i + 1 < log->count ? " or later segments" : "");
             return rep->io_error ? INSPECT_EXIT_ERROR : INSPECT_EXIT_DAMAGED;
         }
-        int rc = dry_run ? 0 : segment_index_write(log->dir, s, L->head_position, end,
-                                                   L->head_checksum);
+        log_offline_head(log->set, &last, &chain);
+        int rc = 0;
+        if (dry_run)
+            log_offline_index_forget(log->set, i);
+        else
+            rc = log_offline_index_write(log->set, i, end);
         if (rc) {
             inspect_io_error(rep, log->segs[i].file, rc);
             return INSPECT_EXIT_ERROR;
         }
         fprintf(stdout, "%s %020llu.idx: positions [%llu, %llu) (%llu events), data up to offset "
-                "%llu\n", dry_run ? "would write" : "wrote", (unsigned long long)s->first_position,
-                (unsigned long long)first, (unsigned long long)L->head_position,
-                (unsigned long long)(L->head_position - first), (unsigned long long)end);
-        inspect_builder_release(s);
+                "%llu\n", dry_run ? "would write" : "wrote", (unsigned long long)log->segs[i].first,
+                (unsigned long long)first, (unsigned long long)last,
+                (unsigned long long)(last - first), (unsigned long long)end);
     }
     return INSPECT_EXIT_CLEAN;
 }
@@ -558,7 +552,7 @@ int inspect_index_rebuild(inspect_log_t *log, inspect_report_t *rep, bool dry_ru
 int inspect_index_rebuild_cmd(const char *path, const inspect_opts_t *o)
 {
     inspect_report_t r = {.out = stdout};
-    int lock = inspect_lock(path, !o->dry_run);
+    int lock = log_offline_lock(path, !o->dry_run);
     if (lock < 0 && lock != -ENOENT) {
         fprintf(stderr, "evstore-inspect: %s: %s%s\n", path, log_strerror(lock),
                 lock == LOG_ELOCKED ? " (is evstored running?); nothing was changed" : "");

@@ -51,9 +51,10 @@ static const char help_dump[] =
     "precedes its events; damaged batches are always printed, with the events whose records\n"
     "still pass their checksums. Payloads (metadata, data) are shown as text when they are\n"
     "valid UTF-8 (JSON payloads thus appear as JSON text), else as hex; a payload of a known\n"
-    "protobuf message type (GroupSettings in $group- streams; the OMS domain events of\n"
-    "services/domain/oms.proto, when built with the services) is also shown decoded,\n"
-    "field by field (\"data_decoded\").\n"
+    "protobuf message type is also shown decoded, field by field (\"data_decoded\"): the\n"
+    "store's own records (GroupSettings, GroupCheckpoint, GroupDeleted in $group- streams,\n"
+    "GroupParked in $parked- streams) always; an application's events when a decoder\n"
+    "plugin knows their type (--decoder, or $EVSTORE_INSPECT_DECODERS: PATH[:PATH...]).\n"
     "Problems go to stderr.\n"
     "\n"
     "  --json               one JSON object per line: {\"kind\":\"batch\"|\"event\",...}\n"
@@ -64,7 +65,10 @@ static const char help_dump[] =
     "  --since T, --until T only events with since <= timestamp < until; T is nanoseconds\n"
     "                       since the epoch or YYYY-MM-DD[THH:MM[:SS[.frac]]][Z] (UTC)\n"
     "  --limit N            print at most N events (default 1000; 0: no limit)\n"
-    "  --payload-bytes N    show at most N bytes of each payload (default 256)\n";
+    "  --payload-bytes N    show at most N bytes of each payload (default 256)\n"
+    "  --decoder PATH       load a decoder plugin: a shared object exporting\n"
+    "                       evstore_payload_descriptor() (docs/inspect.md); may be repeated,\n"
+    "                       e.g. --decoder liboms-decoder.so for the OMS's events\n";
 
 static const char help_stats[] =
     "usage: evstore-inspect stats PATH\n"
@@ -101,7 +105,7 @@ static const char help_repair[] =
 enum {
     OPT_JSON = 256, OPT_STREAM, OPT_CATEGORY, OPT_TYPE, OPT_FROM, OPT_TO, OPT_SINCE, OPT_UNTIL,
     OPT_LIMIT, OPT_PAYLOAD, OPT_APPLY, OPT_CHECK, OPT_REBUILD, OPT_DRY_RUN, OPT_NO_INDEX,
-    OPT_VERBOSE, OPT_HELP,
+    OPT_VERBOSE, OPT_DECODER, OPT_HELP,
 };
 
 static const struct option inspect_options[] = {
@@ -121,6 +125,7 @@ static const struct option inspect_options[] = {
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
     {"no-index", no_argument, NULL, OPT_NO_INDEX},
     {"verbose", no_argument, NULL, OPT_VERBOSE},
+    {"decoder", required_argument, NULL, OPT_DECODER},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -133,7 +138,8 @@ typedef struct {
 
 static const inspect_command_t inspect_commands[] = {
     {"verify", help_verify, " no-index verbose "},
-    {"dump", help_dump, " json stream category type from to since until limit payload-bytes "},
+    {"dump", help_dump,
+     " json stream category type from to since until limit payload-bytes decoder "},
     {"stats", help_stats, " "},
     {"index", help_index, " check rebuild dry-run verbose "},
     {"repair", help_repair, " apply "},
@@ -167,6 +173,11 @@ static int inspect_option(int opt, const char *arg, inspect_opts_t *o, int *mode
     case OPT_DRY_RUN: o->dry_run = true; return 0;
     case OPT_NO_INDEX: o->no_index = true; return 0;
     case OPT_VERBOSE: o->verbose = true; return 0;
+    case OPT_DECODER:
+        if (o->decoder_count == INSPECT_DECODERS_LIMIT)
+            return -1;
+        o->decoders[o->decoder_count++] = arg;
+        return 0;
     }
     return -1;
 }

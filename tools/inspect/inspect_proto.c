@@ -1,25 +1,127 @@
-/* inspect_proto.c -- payloads that are known protobuf messages, decoded
- * field by field from their protobuf-c descriptors. The known messages are
- * listed in one table: the store's own (group settings in "$group-" streams);
- * when the OMS is built, its domain events too (any stream, by type name). */
+/* inspect_proto.c -- payloads that are known protobuf messages, for dump's
+ * "data_decoded" (util/pbjson: the same JSON as oms-order's audit trail).
+ *
+ * Two sources of message types:
+ *   - the store's own records, built in (protocol/evstore.proto): the
+ *     events the server writes to its system streams, by stream prefix and
+ *     event type (the table below);
+ *   - decoder plugins, for application payloads: shared objects loaded with
+ *     dlopen (--decoder PATH, and $EVSTORE_INSPECT_DECODERS), each exporting
+ *         const ProtobufCMessageDescriptor *
+ *         evstore_payload_descriptor(const char *event_type);
+ *     which returns the descriptor of the message an event of that type
+ *     holds, or NULL (docs/inspect.md). The store's tool thus never links
+ *     an application: the OMS ships its plugin (services/domain,
+ *     liboms-decoder.so). */
 #include "inspect.h"
 
 #include "protocol.h"
-#ifdef EVSTORE_INSPECT_OMS
-#include "oms_domain.h"
-#endif
 
+#include <dlfcn.h>
+#include <stdlib.h>
 #include <string.h>
 
+/* The symbol every decoder plugin exports. */
+#define INSPECT_DECODER_SYMBOL "evstore_payload_descriptor"
+
+typedef const ProtobufCMessageDescriptor *(*inspect_decoder_fn)(const char *event_type);
+
 typedef struct {
-    const char *stream_prefix; /* "" for any stream */
+    void *handle;
+    inspect_decoder_fn fn;
+} inspect_decoder_t;
+
+static inspect_decoder_t decoders[INSPECT_DECODERS_LIMIT];
+static size_t decoder_count;
+
+typedef struct {
+    const char *stream_prefix;
     const char *type;
     const ProtobufCMessageDescriptor *desc;
 } inspect_proto_known_t;
 
+/* The server's own records (docs/groups.md): settings, checkpoints and
+ * deletion of a group in "$group-<name>", dead letters in "$parked-<name>". */
 static const inspect_proto_known_t known[] = {
     {"$group-", "GroupSettings", &evstore__v1__group_settings__descriptor},
+    {"$group-", "GroupCheckpoint", &evstore__v1__group_checkpoint__descriptor},
+    {"$group-", "GroupDeleted", &evstore__v1__group_name__descriptor},
+    {"$parked-", "GroupParked", &evstore__v1__parked_event__descriptor},
 };
+
+/* Loads one plugin. 0, or -1 after saying why. */
+static int inspect_decoder_load(const char *path)
+{
+    if (decoder_count == INSPECT_DECODERS_LIMIT) {
+        fprintf(stderr, "evstore-inspect: decoder %s: more than %u decoder plugins\n", path,
+                INSPECT_DECODERS_LIMIT);
+        return -1;
+    }
+    void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!handle) {
+        fprintf(stderr, "evstore-inspect: decoder %s: cannot load it: %s\n", path, dlerror());
+        return -1;
+    }
+    inspect_decoder_fn fn = (inspect_decoder_fn)dlsym(handle, INSPECT_DECODER_SYMBOL);
+    if (!fn) {
+        fprintf(stderr, "evstore-inspect: decoder %s: exports no %s() (see docs/inspect.md)\n",
+                path, INSPECT_DECODER_SYMBOL);
+        dlclose(handle);
+        return -1;
+    }
+    decoders[decoder_count++] = (inspect_decoder_t){handle, fn};
+    return 0;
+}
+
+/* Loads each plugin of a colon-separated list (empty entries skipped). */
+static int inspect_decoders_env(const char *list)
+{
+    char *copy = strdup(list);
+    if (!copy) {
+        fprintf(stderr, "evstore-inspect: %s: out of memory\n", INSPECT_DECODERS_ENV);
+        return -1;
+    }
+    int rc = 0;
+    char *save = NULL;
+    for (char *p = strtok_r(copy, ":", &save); p && rc == 0; p = strtok_r(NULL, ":", &save))
+        rc = inspect_decoder_load(p);
+    free(copy);
+    return rc;
+}
+
+int inspect_decoders_load(const char *const *paths, size_t n)
+{
+    const char *env = getenv(INSPECT_DECODERS_ENV);
+    int rc = env ? inspect_decoders_env(env) : 0;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = inspect_decoder_load(paths[i]);
+    if (rc)
+        inspect_decoders_unload();
+    return rc;
+}
+
+void inspect_decoders_unload(void)
+{
+    while (decoder_count > 0)
+        dlclose(decoders[--decoder_count].handle);
+}
+
+/* What the plugins say of a type; the first that knows it wins. A pointer
+ * that is not a message descriptor is ignored. */
+static const ProtobufCMessageDescriptor *inspect_decoders_ask(const log_event_t *ev)
+{
+    char type[LOG_TYPE_BYTES_MAX + 1];
+    if (decoder_count == 0 || ev->type_len >= sizeof type)
+        return NULL;
+    memcpy(type, ev->type, ev->type_len);
+    type[ev->type_len] = '\0';
+    for (size_t i = 0; i < decoder_count; i++) {
+        const ProtobufCMessageDescriptor *d = decoders[i].fn(type);
+        if (d && d->magic == PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC)
+            return d;
+    }
+    return NULL;
+}
 
 const ProtobufCMessageDescriptor *inspect_proto_for(const log_event_t *ev)
 {
@@ -29,125 +131,5 @@ const ProtobufCMessageDescriptor *inspect_proto_for(const log_event_t *ev)
             ev->type_len == t && memcmp(ev->type, known[i].type, t) == 0)
             return known[i].desc;
     }
-#ifdef EVSTORE_INSPECT_OMS
-    char type[64];
-    if (ev->type_len < sizeof type) {
-        memcpy(type, ev->type, ev->type_len);
-        type[ev->type_len] = '\0';
-        return oms_domain_descriptor(type);
-    }
-#endif
-    return NULL;
-}
-
-static void proto_message(FILE *out, const ProtobufCMessage *m);
-
-/* One value of field f at p. */
-static void proto_value(FILE *out, const ProtobufCFieldDescriptor *f, const void *p)
-{
-    switch (f->type) {
-    case PROTOBUF_C_TYPE_INT32:
-    case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32: fprintf(out, "%d", *(const int32_t *)p); break;
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64: fprintf(out, "%lld", (long long)*(const int64_t *)p); break;
-    case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32: fprintf(out, "%u", *(const uint32_t *)p); break;
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-        fprintf(out, "%llu", (unsigned long long)*(const uint64_t *)p);
-        break;
-    case PROTOBUF_C_TYPE_FLOAT: fprintf(out, "%g", (double)*(const float *)p); break;
-    case PROTOBUF_C_TYPE_DOUBLE: fprintf(out, "%g", *(const double *)p); break;
-    case PROTOBUF_C_TYPE_BOOL: fputs(*(const protobuf_c_boolean *)p ? "true" : "false", out); break;
-    case PROTOBUF_C_TYPE_ENUM: {
-        int v = *(const int *)p;
-        const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(f->descriptor, v);
-        if (ev)
-            inspect_json_string(out, ev->name, strlen(ev->name));
-        else
-            fprintf(out, "%d", v);
-        break;
-    }
-    case PROTOBUF_C_TYPE_STRING: {
-        const char *s = *(char *const *)p;
-        inspect_json_string(out, s ? s : "", s ? strlen(s) : 0);
-        break;
-    }
-    case PROTOBUF_C_TYPE_BYTES: {
-        const ProtobufCBinaryData *b = p;
-        fputc('"', out);
-        inspect_hex(out, b->data, b->len);
-        fputc('"', out);
-        break;
-    }
-    case PROTOBUF_C_TYPE_MESSAGE: {
-        const ProtobufCMessage *sub = *(ProtobufCMessage *const *)p;
-        if (sub)
-            proto_message(out, sub);
-        else
-            fputs("null", out);
-        break;
-    }
-    }
-}
-
-static size_t proto_size(const ProtobufCFieldDescriptor *f)
-{
-    switch (f->type) {
-    case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64: case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_FIXED64: return 8;
-    case PROTOBUF_C_TYPE_DOUBLE: return sizeof(double);
-    case PROTOBUF_C_TYPE_BOOL: return sizeof(protobuf_c_boolean);
-    case PROTOBUF_C_TYPE_ENUM: return sizeof(int);
-    case PROTOBUF_C_TYPE_STRING: return sizeof(char *);
-    case PROTOBUF_C_TYPE_BYTES: return sizeof(ProtobufCBinaryData);
-    case PROTOBUF_C_TYPE_MESSAGE: return sizeof(ProtobufCMessage *);
-    default: return 4;
-    }
-}
-
-/* A message as a JSON object of its set fields. */
-static void proto_message(FILE *out, const ProtobufCMessage *m)
-{
-    const ProtobufCMessageDescriptor *d = m->descriptor;
-    const char *base = (const char *)m;
-    bool first = true;
-    fputc('{', out);
-    for (unsigned i = 0; i < d->n_fields; i++) {
-        const ProtobufCFieldDescriptor *f = &d->fields[i];
-        const void *p = base + f->offset;
-        if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-            if (*(const uint32_t *)(base + f->quantifier_offset) != f->id)
-                continue;
-        }
-        fprintf(out, "%s\"%s\":", first ? "" : ",", f->name);
-        first = false;
-        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-            size_t n = *(const size_t *)(base + f->quantifier_offset);
-            const char *arr = *(char *const *)p;
-            fputc('[', out);
-            for (size_t k = 0; k < n; k++) {
-                if (k)
-                    fputc(',', out);
-                proto_value(out, f, arr + k * proto_size(f));
-            }
-            fputc(']', out);
-        } else {
-            proto_value(out, f, p);
-        }
-    }
-    fputc('}', out);
-}
-
-bool inspect_proto_json(FILE *out, const ProtobufCMessageDescriptor *desc, const void *data,
-                        size_t len)
-{
-    ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, len, data);
-    if (!m)
-        return false;
-    proto_message(out, m);
-    protobuf_c_message_free_unpacked(m, NULL);
-    return true;
+    return inspect_decoders_ask(ev);
 }

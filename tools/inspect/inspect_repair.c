@@ -1,6 +1,7 @@
 /* inspect_repair.c -- `repair`: cuts a torn tail of the last segment back
- * to the last whole batch, as recovery does (zeros over the torn bytes, and
- * a file cut short restored to its length). A dry run unless --apply.
+ * to the last whole batch with the engine's own tail cut
+ * (log_offline_cut_tail: zeros over the torn bytes, and a file cut short
+ * restored to its length). A dry run unless --apply.
  *
  * It refuses when a process holds the directory lock, when any damage other
  * than that torn tail is found (that is reported, never "repaired"), and
@@ -11,42 +12,7 @@
 #include "inspect.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <unistd.h>
-
-/* Writes zeros over [from, to) of fd. */
-static int inspect_zero(int fd, uint64_t from, uint64_t to)
-{
-    static const uint8_t zeros[65536];
-    while (from < to) {
-        size_t n = to - from < sizeof zeros ? (size_t)(to - from) : sizeof zeros;
-        ssize_t w = pwrite(fd, zeros, n, (off_t)from);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return w < 0 ? -errno : -EIO;
-        from += (uint64_t)w;
-    }
-    return 0;
-}
-
-/* Applies the cut to the last segment: zeros, length, fdatasync. */
-static int inspect_repair_apply(const inspect_log_t *log, const inspect_seg_t *is)
-{
-    char path[4200];
-    snprintf(path, sizeof path, "%s/%s", log->dir, is->file);
-    int fd = open(path, O_RDWR | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    uint64_t to = is->torn_end < is->file_bytes ? is->torn_end : is->file_bytes;
-    int rc = inspect_zero(fd, is->data_end, to);
-    if (rc == 0 && is->short_file && ftruncate(fd, (off_t)is->hdr.segment_bytes) != 0)
-        rc = -errno;
-    if (rc == 0 && fsync(fd) != 0)
-        rc = -errno;
-    close(fd);
-    return rc;
-}
 
 /* True when the last segment's index covers bytes past its valid data. */
 static bool inspect_repair_indexed(const inspect_log_t *log, const inspect_seg_t *is)
@@ -97,7 +63,8 @@ static int inspect_repair_plan(const inspect_log_t *log, const inspect_report_t 
     printf("\n");
     if (!apply)
         return INSPECT_EXIT_DAMAGED;
-    int rc = inspect_repair_apply(log, is);
+    /* storage's own tail cut: zeros, the file's length back, fsync */
+    int rc = log_offline_cut_tail(log->set, log->count - 1, is->data_end, to);
     if (rc) {
         fprintf(stderr, "evstore-inspect: %s: %s\n", is->file, log_strerror(rc));
         return INSPECT_EXIT_ERROR;
@@ -110,7 +77,7 @@ static int inspect_repair_plan(const inspect_log_t *log, const inspect_report_t 
 int inspect_repair(const char *path, const inspect_opts_t *o)
 {
     inspect_report_t r = {.out = stdout, .quiet_notes = true};
-    int lock = inspect_lock(path, o->apply);
+    int lock = log_offline_lock(path, o->apply);
     if (lock < 0 && lock != -ENOENT) {
         fprintf(stderr, "evstore-inspect: %s: %s%s\n", path, log_strerror(lock),
                 lock == LOG_ELOCKED ? " (is evstored running?); nothing was changed" : "");

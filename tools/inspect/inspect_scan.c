@@ -1,5 +1,5 @@
 /* inspect_scan.c -- the verifying scan every command shares: segments in
- * order, each batch checked by the walk (storage/walk.c), the chain carried
+ * order, each batch checked by the walk (storage/log_offline.h), the chain carried
  * across segments, stream versions checked across the whole log, and the
  * bytes after the data of each segment judged as recovery judges them.
  *
@@ -200,10 +200,9 @@ static bool inspect_scan_bad(inspect_scan_t *sc, uint32_t seg, walk_t *w, bool l
 static int inspect_scan_batches(inspect_scan_t *sc, uint32_t seg, bool last)
 {
     inspect_seg_t *is = &sc->log->segs[seg];
-    const segment_t *s = inspect_segment(sc->log, seg);
     walk_t *w = &sc->walk;
-    walk_init(w, s->map, s->size, SEGMENT_HEADER_BYTES, sc->position, sc->chain);
-    bool more = s->size > SEGMENT_HEADER_BYTES;
+    walk_init(w, is->map, is->size, SEGMENT_HEADER_BYTES, sc->position, sc->chain);
+    bool more = is->size > SEGMENT_HEADER_BYTES;
     while (more && !sc->stop) {
         walk_status_t st = walk_batch(w);
         if (st == WALK_OK) {
@@ -279,9 +278,8 @@ static int inspect_scan_segment(inspect_scan_t *sc, uint32_t seg)
     if (rc == 0 && sc->check_index && !sc->stop)
         inspect_index_end(sc, seg);
     /* Done with its pages: keeps the resident set to about one segment. */
-    const segment_t *s = inspect_segment(sc->log, seg);
-    if (s->map && !sc->keep_pages)
-        (void)madvise((void *)s->map, s->size, MADV_DONTNEED);
+    if (is->map && !sc->keep_pages)
+        (void)madvise((void *)is->map, is->size, MADV_DONTNEED);
     if (is->short_file && last)
         is->torn = true;
     else if (is->short_file)

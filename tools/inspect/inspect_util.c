@@ -1,5 +1,5 @@
-/* inspect_util.c -- problem reports, and the text forms of times, ids and
- * payloads. */
+/* inspect_util.c -- problem reports, and the text and JSON forms of
+ * times, ids and payloads. JSON is made by Jansson, never by hand. */
 #include "inspect.h"
 
 #include <errno.h>
@@ -188,37 +188,68 @@ size_t inspect_utf8_cut(const uint8_t *p, size_t n, size_t cap)
     return i;
 }
 
-void inspect_json_string(FILE *f, const void *p, size_t n)
+/* Appends the UTF-8 form of code point U+0080..U+00FF (c) at o. */
+static size_t inspect_latin1(uint8_t c, char *o)
+{
+    o[0] = (char)(0xc0 | c >> 6);
+    o[1] = (char)(0x80 | (c & 0x3f));
+    return 2;
+}
+
+json_t *inspect_json_text(const void *p, size_t n)
 {
     const uint8_t *s = p;
-    fputc('"', f);
+    if (inspect_utf8_valid(s, n))
+        return json_stringn((const char *)s, n);
+    char *text = malloc(2 * n + 1); /* each byte at most doubles */
+    if (!text)
+        return NULL;
+    size_t len = 0;
     for (size_t i = 0; i < n;) {
-        size_t len = inspect_utf8_char(s + i, n - i);
-        uint8_t c = s[i];
-        if (len == 0) {
-            fprintf(f, "\\u%04x", c);
-            i++;
+        size_t c = inspect_utf8_char(s + i, n - i);
+        if (c == 0) {
+            len += inspect_latin1(s[i++], text + len);
             continue;
         }
-        if (len > 1) {
-            fwrite(s + i, 1, len, f);
-        } else if (c == '"' || c == '\\') {
-            fputc('\\', f);
-            fputc(c, f);
-        } else if (c == '\n') {
-            fputs("\\n", f);
-        } else if (c == '\t') {
-            fputs("\\t", f);
-        } else if (c == '\r') {
-            fputs("\\r", f);
-        } else if (c < 0x20 || c == 0x7f) {
-            fprintf(f, "\\u%04x", c);
-        } else {
-            fputc(c, f);
-        }
-        i += len;
+        memcpy(text + len, s + i, c);
+        len += c;
+        i += c;
     }
-    fputc('"', f);
+    json_t *j = json_stringn(text, len);
+    free(text);
+    return j;
+}
+
+void inspect_quoted(FILE *f, const void *p, size_t n)
+{
+    json_t *j = inspect_json_text(p, n);
+    if (!j || json_dumpf(j, f, JSON_ENCODE_ANY) != 0)
+        fputs("\"(out of memory)\"", f);
+    json_decref(j);
+}
+
+json_t *inspect_json_hex(const void *p, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const uint8_t *s = p;
+    char *text = malloc(2 * n + 1);
+    if (!text)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        text[2 * i] = hex[s[i] >> 4];
+        text[2 * i + 1] = hex[s[i] & 15];
+    }
+    json_t *j = json_stringn(text, 2 * n);
+    free(text);
+    return j;
+}
+
+void inspect_json_line(FILE *f, json_t *o)
+{
+    if (!o || json_dumpf(o, f, JSON_COMPACT) != 0)
+        fputs("{\"kind\":\"error\",\"error\":\"out of memory\"}", f);
+    fputc('\n', f);
+    json_decref(o);
 }
 
 void inspect_hex(FILE *f, const void *p, size_t n)

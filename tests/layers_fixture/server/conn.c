@@ -1,0 +1,3 @@
+/* conn.c -- fixture: the server through storage's public header only. */
+#include "log.h"
+#include "server_int.h"

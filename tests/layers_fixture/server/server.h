@@ -1,0 +1,1 @@
+/* server.h -- fixture: the public header of server. */

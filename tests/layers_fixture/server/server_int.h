@@ -1,0 +1,1 @@
+/* server_int.h -- fixture: an internal header of server. */

@@ -1,0 +1,1 @@
+/* log.h -- fixture: the public header of storage. */
