@@ -1,5 +1,6 @@
 /* id.c -- 16-byte event ids: random, as text, from text. */
 #include "evstore.h"
+#include "util.h"
 
 #include <errno.h>
 #include <string.h>
@@ -35,17 +36,6 @@ char *evs_id_format(const uint8_t id[EVS_ID_BYTES], char out[EVS_ID_TEXT_BYTES])
     return out;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int evs_id_parse(const char *text, uint8_t id[EVS_ID_BYTES])
 {
     uint8_t tmp[EVS_ID_BYTES];
@@ -57,8 +47,8 @@ int evs_id_parse(const char *text, uint8_t id[EVS_ID_BYTES])
             p++;
             continue;
         }
-        int hi = hex_value(p[0]);
-        int lo = hi < 0 ? -1 : hex_value(p[1]);
+        int hi = util_hex_digit(p[0]);
+        int lo = hi < 0 ? -1 : util_hex_digit(p[1]);
         if (lo < 0 || n == EVS_ID_BYTES)
             return -EINVAL;
         tmp[n++] = (uint8_t)(hi << 4 | lo);

@@ -65,7 +65,7 @@ void util_hex_print(FILE *f, const void *p, size_t n)
     }
 }
 
-static int hex_value(char c)
+int util_hex_digit(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -82,7 +82,7 @@ int util_unhex(const char *text, void *out, size_t n)
         return -EINVAL;
     uint8_t *b = out;
     for (size_t i = 0; i < n; i++) {
-        int hi = hex_value(text[2 * i]), lo = hex_value(text[2 * i + 1]);
+        int hi = util_hex_digit(text[2 * i]), lo = util_hex_digit(text[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return -EINVAL;
         b[i] = (uint8_t)(hi << 4 | lo);

@@ -41,6 +41,9 @@ char *util_hex(const void *p, size_t n, char *out);
 /* Writes the 2*n lower-case hex digits of p[0..n) to f. */
 void util_hex_print(FILE *f, const void *p, size_t n);
 
+/* The value of one hex digit (either case), or -1 when c is not one. */
+int util_hex_digit(char c);
+
 /* Reads exactly 2*n hex digits (either case) from text into out[0..n).
  * Returns 0, or -EINVAL when text is not 2*n hex digits followed by NUL. */
 int util_unhex(const char *text, void *out, size_t n);
