@@ -1,5 +1,6 @@
 /* net.c -- addresses and the listening socket. */
 #include "server_int.h"
+#include "util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,19 +15,11 @@
 
 int net_parse_addr(const char *text, struct sockaddr_storage *ss, socklen_t *len)
 {
-    const char *colon = strrchr(text, ':');
-    if (!colon || colon == text || colon[1] == '\0')
-        return -EINVAL;
     char host[128];
-    size_t hlen = (size_t)(colon - text);
-    if (hlen >= sizeof host)
+    uint16_t port;
+    if (util_hostport(text, host, sizeof host, &port, true) != 0)
         return -EINVAL;
-    memcpy(host, text, hlen);
-    host[hlen] = '\0';
-    char *end;
-    unsigned long port = strtoul(colon + 1, &end, 10);
-    if (*end != '\0' || port > 65535)
-        return -EINVAL;
+    size_t hlen = strlen(host);
     memset(ss, 0, sizeof *ss);
     if (host[0] == '[' && hlen > 2 && host[hlen - 1] == ']') {
         host[hlen - 1] = '\0';

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "oms.h"
+#include "util.h"
 
 typedef enum { COMMON_STORE, COMMON_METRICS, COMMON_WORKERS, COMMON_INFLIGHT, COMMON_ACK,
                COMMON_RETRIES, COMMON_TICK, COMMON_COUNT } common_t;
@@ -44,18 +45,12 @@ int oms_parse_u32(const char *name, const char *text, uint32_t min, uint32_t max
 }
 
 int oms_parse_hostport(const char *name, const char *text, char *host, size_t host_cap,
-                          uint16_t *port, bool allow_zero)
+                       uint16_t *port, bool allow_zero)
 {
-    const char *colon = strrchr(text, ':');
-    uint32_t p;
-    if (!colon || colon == text || (size_t)(colon - text) >= host_cap ||
-        oms_parse_u32(name, colon + 1, allow_zero ? 0 : 1, 65535, &p) != 0) {
+    if (util_hostport(text, host, host_cap, port, allow_zero) != 0) {
         fprintf(stderr, "--%s: expected HOST:PORT, got \"%s\"\n", name, text);
         return -EINVAL;
     }
-    memcpy(host, text, (size_t)(colon - text));
-    host[colon - text] = '\0';
-    *port = (uint16_t)p;
     return 0;
 }
 
