@@ -109,7 +109,7 @@ group_t *group_new(const Evstore__V1__GroupSettings *m, uint64_t start)
     g->by_version = group_by_version(g->stream);
     g->next = start;
     g->checkpoint_written = start;
-    g->checkpoint_ns = server_now_ns();
+    g->checkpoint_ns = util_mono_ns();
     return g;
 }
 

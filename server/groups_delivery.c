@@ -185,7 +185,7 @@ static void msg_send(group_t *g, msg_t *m, consumer_t *c)
     msg_state(g, m, MSG_INFLIGHT);
     m->sent = true;
     m->consumer = c;
-    m->deadline_ns = server_now_ns() + (uint64_t)g->ack_timeout_ms * 1000000u;
+    m->deadline_ns = util_mono_ns() + (uint64_t)g->ack_timeout_ms * 1000000u;
     c->inflight++;
 }
 
@@ -567,7 +567,7 @@ static void group_turn(server_t *srv, group_t *g, uint64_t now)
 
 void groups_turn(server_t *srv)
 {
-    uint64_t now = server_now_ns();
+    uint64_t now = util_mono_ns();
     for (group_t *g = srv->groups; g; g = g->next_group)
         if (!g->deleted)
             group_turn(srv, g, now);

@@ -78,7 +78,7 @@ typedef struct {
 static void random_id(uint8_t id[16])
 {
     for (int i = 0; i < 16; i += 8) {
-        uint64_t r = (uint64_t)rand() << 32 ^ (uint64_t)rand() ^ server_now_ns();
+        uint64_t r = (uint64_t)rand() << 32 ^ (uint64_t)rand() ^ util_mono_ns();
         memcpy(id + i, &r, 8);
     }
 }
@@ -144,7 +144,7 @@ void group_save_checkpoint(server_t *srv, group_t *g)
         return; /* tried again at the next turn */
     g->checkpoint_written = cp.key;
     g->done_since_checkpoint = 0;
-    g->checkpoint_ns = server_now_ns();
+    g->checkpoint_ns = util_mono_ns();
     if (++g->checkpoints % GROUP_SETTINGS_EVERY == 0)
         group_save_settings(srv, g, GAPPEND_PLAIN, NULL, 0);
 }

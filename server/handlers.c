@@ -265,7 +265,7 @@ static void handle_stats(conn_t *c, uint64_t corr)
     ok.connections = s->conn_count;
     ok.segments = st.segments;
     ok.durability = (char *)log_durability_name(s->cfg.log.durability);
-    ok.uptime_ms = (server_now_ns() - s->started_ns) / 1000000u;
+    ok.uptime_ms = (util_mono_ns() - s->started_ns) / 1000000u;
     send_body(c, corr, EVSTORE__V1__ENVELOPE__BODY_SERVER_STATS_OK, &ok);
 }
 

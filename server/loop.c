@@ -18,13 +18,6 @@
 #include <unistd.h>
 
 
-uint64_t server_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 void server_log(const server_t *s, const char *fmt, ...)
 {
     if (s->cfg.quiet)
@@ -128,7 +121,7 @@ static void begin_stop(server_t *s)
     if (s->stopping)
         return;
     s->stopping = true;
-    s->stop_deadline_ns = server_now_ns() + (uint64_t)SERVER_SHUTDOWN_MS_MAX * 1000000u;
+    s->stop_deadline_ns = util_mono_ns() + (uint64_t)SERVER_SHUTDOWN_MS_MAX * 1000000u;
     server_log(s, "stopping: no new connections; finishing in-flight appends");
     if (s->listen_fd >= 0) {
         shutdown(s->listen_fd, SHUT_RDWR); /* ends the accept in flight */
@@ -189,7 +182,7 @@ static int loop_turn(server_t *s)
 
 static bool stop_done(server_t *s)
 {
-    if (server_now_ns() > s->stop_deadline_ns) {
+    if (util_mono_ns() > s->stop_deadline_ns) {
         server_log(s, "stopping: %u connections still had answers to send", s->conn_count);
         return true;
     }
@@ -279,7 +272,7 @@ int server_run(const server_config_t *cfg)
         return -ENOMEM;
     s->cfg = *cfg;
     s->listen_fd = s->signal_fd = s->log_fd = -1;
-    s->started_ns = server_now_ns();
+    s->started_ns = util_mono_ns();
     pthread_mutex_init(&s->metrics.mu, NULL);
     s->ring.ring_fd = -1;
     int rc = server_start(s);

@@ -70,7 +70,7 @@ void metrics_on_commit(void *ctx, uint64_t events, uint64_t bytes, uint64_t late
 void metrics_refresh(server_t *s)
 {
     metrics_t *m = &s->metrics;
-    uint64_t now = server_now_ns();
+    uint64_t now = util_mono_ns();
     char *text = NULL;
     size_t len = 0;
     if (now - m->groups_refreshed_ns >= METRICS_GROUPS_REFRESH_NS &&

@@ -5,6 +5,7 @@
 #include "server.h"
 
 #include "protocol.h"
+#include "util.h"
 
 #include <liburing.h>
 #include <pthread.h>
@@ -25,8 +26,6 @@ static inline uint64_t op_data(const void *p, int op)
     return (uint64_t)(uintptr_t)p | (uint64_t)op;
 }
 
-/* Nanoseconds of CLOCK_MONOTONIC. */
-uint64_t server_now_ns(void);
 
 typedef struct server_s server_t;
 typedef struct sub_s sub_t;
