@@ -8,32 +8,6 @@
 
 typedef Evstore__V1__ErrorCode error_code_t;
 
-int error_code_of(int log_err)
-{
-    switch (log_err) {
-    case LOG_EWRONG_VERSION: return EVSTORE__V1__ERROR_CODE__WRONG_EXPECTED_VERSION;
-    case LOG_EIDEMPOTENCY: return EVSTORE__V1__ERROR_CODE__IDEMPOTENCY_CONFLICT;
-    case LOG_EBAD_REQUEST: return EVSTORE__V1__ERROR_CODE__BAD_REQUEST;
-    case LOG_ETOO_LARGE: return EVSTORE__V1__ERROR_CODE__TOO_LARGE;
-    case LOG_EBUSY: return EVSTORE__V1__ERROR_CODE__BUSY;
-    case LOG_ECORRUPT: return EVSTORE__V1__ERROR_CODE__CORRUPT;
-    case LOG_ENOT_FOUND: return EVSTORE__V1__ERROR_CODE__STREAM_NOT_FOUND;
-    case LOG_ECLOSING: return EVSTORE__V1__ERROR_CODE__NOT_READY;
-    case -ENOMEM: return EVSTORE__V1__ERROR_CODE__BUSY;
-    default: return EVSTORE__V1__ERROR_CODE__IO_ERROR;
-    }
-}
-
-void send_body(conn_t *c, uint64_t corr, Evstore__V1__Envelope__BodyCase kind, void *body)
-{
-    envelope_t env = EVSTORE__V1__ENVELOPE__INIT;
-    env.correlation_id = corr;
-    env.body_case = kind;
-    /* Every body member of the oneof shares one storage slot. */
-    env.hello_ok = body;
-    conn_send(c, &env);
-}
-
 static void handle_hello(conn_t *c, uint64_t corr, const Evstore__V1__Hello *h)
 {
     if (h->protocol_version != PROTOCOL_VERSION) {

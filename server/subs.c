@@ -58,13 +58,6 @@ static void sub_unlink(server_t *srv, sub_t *s)
     srv->sub_count--;
 }
 
-void send_dropped(conn_t *c, uint64_t corr, const char *reason)
-{
-    Evstore__V1__SubscriptionDropped d = EVSTORE__V1__SUBSCRIPTION_DROPPED__INIT;
-    d.reason = (char *)reason;
-    send_body(c, corr, EVSTORE__V1__ENVELOPE__BODY_SUB_DROPPED, &d);
-}
-
 static void sub_drop(server_t *srv, sub_t *s, const char *reason)
 {
     if (reason)
