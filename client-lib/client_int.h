@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "evstore.h"
+#include "util.h"
 #include "protocol.h"
 
 #define CLIENT_RECV_CHUNK_BYTES (64u * 1024)
@@ -100,7 +101,6 @@ typedef struct {
 } rbuf_t;
 
 /* ---- clock ---- */
-uint64_t evsi_clock_now_ns(void);
 uint64_t evsi_deadline_after_ms(int ms); /* ms < 0: UINT64_MAX (no bound) */
 int evsi_ms_until(uint64_t deadline_ns); /* for poll(); -1 when unbounded */
 

@@ -239,7 +239,7 @@ int evsi_link_ready_locked(evs_conn_t *conn, uint64_t until_ns)
     for (;;) {
         if (conn->fd >= 0 && !conn->closing)
             return 0;
-        uint64_t now = evsi_clock_now_ns();
+        uint64_t now = util_mono_ns();
         bool wait = conn->connecting || now < conn->retry_at_ns;
         uint64_t wake = conn->connecting ? until_ns : conn->retry_at_ns;
         if (conn->closing || conn->opts.retry_ms_max == 0 || (wait && wake > until_ns) ||

@@ -117,7 +117,7 @@ int evs_server_stats(evs_conn_t *conn, evs_server_stats_t *out)
 int evs_ping(evs_conn_t *conn, uint64_t *rtt_us)
 {
     evsi_errmsg_clear();
-    uint64_t start = evsi_clock_now_ns();
+    uint64_t start = util_mono_ns();
     Evstore__V1__Ping ping = EVSTORE__V1__PING__INIT;
     ping.nonce = start;
     envelope_t env = EVSTORE__V1__ENVELOPE__INIT;
@@ -134,6 +134,6 @@ int evs_ping(evs_conn_t *conn, uint64_t *rtt_us)
     }
     frame_free(resp);
     if (rtt_us && !err)
-        *rtt_us = (evsi_clock_now_ns() - start) / 1000u;
+        *rtt_us = (util_mono_ns() - start) / 1000u;
     return err;
 }

@@ -100,13 +100,13 @@ void evsi_link_backoff_reset(link_t *l)
 int evsi_link_wait_retry(const link_t *l, uint64_t deadline_ns)
 {
     uint64_t until = l->retry_at_ns < deadline_ns ? l->retry_at_ns : deadline_ns;
-    for (uint64_t now = evsi_clock_now_ns(); now < until; now = evsi_clock_now_ns()) {
+    for (uint64_t now = util_mono_ns(); now < until; now = util_mono_ns()) {
         uint64_t ns = until - now;
         struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000u),
                                .tv_nsec = (long)(ns % 1000000000u) };
         nanosleep(&ts, NULL);
     }
-    if (evsi_clock_now_ns() < l->retry_at_ns) {
+    if (util_mono_ns() < l->retry_at_ns) {
         evsi_errmsg_set("reconnecting to %s:%u", l->host, (unsigned)l->opts.port);
         return EVS_ETIMEDOUT;
     }

@@ -39,14 +39,14 @@ static int async_expire(evs_conn_t *conn)
     char msg[EVS_MESSAGE_BYTES_MAX];
     snprintf(msg, sizeof msg, "no answer within %d ms", conn->opts.io_timeout_ms);
     pthread_mutex_lock(&conn->lock);
-    uint64_t now = evsi_clock_now_ns();
+    uint64_t now = util_mono_ns();
     while (conn->async_head != SLOT_NONE && conn->slots[conn->async_head].deadline_ns <= now) {
         uint32_t i = conn->async_head;
         slot_t *s = &conn->slots[i];
         evsi_async_unlink_locked(conn, i);
         s->state = SLOT_ABANDONED;
         callback_run_locked(conn, s->cb, s->ctx, EVS_ETIMEDOUT, NULL, msg);
-        now = evsi_clock_now_ns();
+        now = util_mono_ns();
     }
     int ms = conn->async_head == SLOT_NONE ? -1
                                            : evsi_ms_until(conn->slots[conn->async_head].deadline_ns);

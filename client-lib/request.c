@@ -226,7 +226,7 @@ static int attempt_outcome(int err, int want, bool keep_error, envelope_t **resp
  * doubles up to the backoff max. Returns false when the budget is spent. */
 static bool retry_pause(evs_conn_t *conn, int *pause_ms, uint64_t until_ns)
 {
-    uint64_t now = evsi_clock_now_ns();
+    uint64_t now = util_mono_ns();
     if (now >= until_ns)
         return false;
     pthread_mutex_lock(&conn->lock);
@@ -236,9 +236,7 @@ static bool retry_pause(evs_conn_t *conn, int *pause_ms, uint64_t until_ns)
         return true;
     if (now + (uint64_t)*pause_ms * 1000000u >= until_ns)
         return false;
-    struct timespec ts = { .tv_sec = *pause_ms / 1000, .tv_nsec = (*pause_ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
+    util_sleep_ms(*pause_ms);
     *pause_ms = *pause_ms > conn->opts.reconnect_backoff_ms_max / 2
                     ? conn->opts.reconnect_backoff_ms_max
                     : *pause_ms * 2;

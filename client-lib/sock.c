@@ -13,28 +13,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
-
-uint64_t evsi_clock_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 uint64_t evsi_deadline_after_ms(int ms)
 {
     if (ms < 0)
         return UINT64_MAX;
-    return evsi_clock_now_ns() + (uint64_t)ms * 1000000u;
+    return util_mono_ns() + (uint64_t)ms * 1000000u;
 }
 
 int evsi_ms_until(uint64_t deadline_ns)
 {
     if (deadline_ns == UINT64_MAX)
         return -1;
-    uint64_t now = evsi_clock_now_ns();
+    uint64_t now = util_mono_ns();
     if (now >= deadline_ns)
         return 0;
     uint64_t ms = (deadline_ns - now + 999999u) / 1000000u;
