@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util.h"
+
 /* ==== limits and defaults ============================================== */
 
 #define DEMO_ORDERS_MAX 10000000u        /* --orders */
@@ -191,8 +193,6 @@ typedef struct {
 int demo_load_run(const demo_config_t *cfg, demo_order_t *orders, size_t n, uint64_t run,
                   demo_watch_t *w, volatile int *stop, demo_load_result_t *res);
 
-/* Monotonic clock in nanoseconds. */
-int64_t demo_now_ns(void);
 
 /* ==== the report ======================================================== */
 

@@ -34,18 +34,11 @@ typedef struct {
 
 typedef enum { POST_ACCEPTED, POST_RETRY, POST_FAILED } post_outcome_t;
 
-int64_t demo_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Sleeps until the monotonic time at_ns, or until *stop. */
 static void sleep_until(int64_t at_ns, volatile int *stop)
 {
     for (;;) {
-        int64_t now = demo_now_ns();
+        int64_t now = (int64_t)util_mono_ns();
         if (now >= at_ns || *stop)
             return;
         int64_t wake = at_ns - now > DEMO_SLEEP_SLICE_MS * 1000000ll
@@ -121,10 +114,10 @@ static void place(demo_load_t *l, oms_curl_t **conn, size_t i)
     snprintf(key_header, sizeof key_header, "Idempotency-Key: %s", key);
     post_outcome_t out = POST_FAILED;
     int backoff_ms = DEMO_POST_BACKOFF_MS_FIRST;
-    o->post_ns = demo_now_ns();
+    o->post_ns = (int64_t)util_mono_ns();
     for (uint32_t a = 0; len > 0 && a < DEMO_POST_ATTEMPTS_MAX && !*l->stop; a++) {
         if (a > 0) {
-            sleep_until(demo_now_ns() + backoff_ms * 1000000ll, l->stop);
+            sleep_until((int64_t)util_mono_ns() + backoff_ms * 1000000ll, l->stop);
             backoff_ms *= 2;
         }
         o->post_attempts = a + 1;
@@ -134,7 +127,7 @@ static void place(demo_load_t *l, oms_curl_t **conn, size_t i)
     }
     pthread_mutex_lock(&l->lock);
     if (out == POST_ACCEPTED) {
-        o->posted_ns = demo_now_ns();
+        o->posted_ns = (int64_t)util_mono_ns();
         o->state = DEMO_S_PLACED;
         l->res.placed++;
         if (o->posted_ns > l->res.last_posted_ns)
@@ -185,7 +178,7 @@ int demo_load_run(const demo_config_t *cfg, demo_order_t *orders, size_t n, uint
     pthread_t threads[DEMO_CONCURRENCY_MAX];
     uint32_t started = 0;
     int rc = 0;
-    l.start_ns = demo_now_ns();
+    l.start_ns = (int64_t)util_mono_ns();
     for (; started < cfg->concurrency; started++) {
         rc = -pthread_create(&threads[started], NULL, load_thread, &l);
         if (rc != 0) {

@@ -114,7 +114,7 @@ int main(int argc, char **argv)
     demo_load_result_t load;
     demo_load_run(&cfg, orders, cfg.orders, run_nonce(), watch, stop, &load);
     demo_watch_all_placed(watch, load.placed);
-    int64_t from = load.last_posted_ns ? load.last_posted_ns : demo_now_ns();
+    int64_t from = load.last_posted_ns ? load.last_posted_ns : (int64_t)util_mono_ns();
     demo_watch_wait(watch, from + (int64_t)cfg.timeout_s * 1000000000, stop);
     demo_report_in_t rep = {.cfg = &cfg, .orders = orders, .n = cfg.orders, .load = &load};
     demo_watch_stop(watch, &rep.watch);

@@ -128,7 +128,7 @@ static void note_other_reason(demo_watch_t *w, const char *reason)
 /* Decodes one verdict event and applies it. */
 static void watch_event(demo_watch_t *w, const evs_recorded_event_t *ev)
 {
-    int64_t at_ns = demo_now_ns();
+    int64_t at_ns = (int64_t)util_mono_ns();
     if (strcmp(ev->type, "OrderCompleted") == 0) {
         Oms__V1__OrderCompleted *m = oms__v1__order_completed__unpack(NULL, ev->data_len, ev->data);
         if (m != NULL)
@@ -268,7 +268,7 @@ bool demo_watch_wait(demo_watch_t *w, int64_t deadline_ns, volatile int *stop)
     for (;;) {
         if (w->all_placed && w->resolved >= w->placed_total)
             break;
-        int64_t now = demo_now_ns();
+        int64_t now = (int64_t)util_mono_ns();
         if (now >= deadline_ns || w->stats.error != 0 || (stop != NULL && *stop))
             break;
         int64_t wake = now + (int64_t)DEMO_WATCH_POLL_MS * 1000000;

@@ -1,10 +1,10 @@
 /* ids.c -- deterministic event ids, stream keys, order ids, clocks. */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <xxhash.h>
 
 #include "oms.h"
+#include "util.h"
 
 void oms_event_id(uint8_t id[EVS_ID_BYTES], const char *order_id, const char *step)
 {
@@ -32,27 +32,15 @@ void oms_order_id_random(char out[33])
         memset(id, 0, sizeof id);
         memcpy(id, &t, sizeof t);
     }
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < EVS_ID_BYTES; i++) {
-        out[2 * i] = hex[id[i] >> 4];
-        out[2 * i + 1] = hex[id[i] & 15];
-    }
-    out[32] = '\0';
-}
-
-static int64_t clock_ns(clockid_t clock)
-{
-    struct timespec ts;
-    clock_gettime(clock, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    util_hex(id, EVS_ID_BYTES, out);
 }
 
 int64_t oms_now_ns(void)
 {
-    return clock_ns(CLOCK_REALTIME);
+    return (int64_t)util_real_ns();
 }
 
 int64_t oms_mono_ns(void)
 {
-    return clock_ns(CLOCK_MONOTONIC);
+    return (int64_t)util_mono_ns();
 }
