@@ -76,7 +76,6 @@ static void append_msg_free(append_msg_t *m)
         return;
     free(m->event_ptrs);
     free(m->events);
-    free(m->ids);
     free(m);
 }
 
@@ -91,12 +90,13 @@ static int append_msg_build(const evs_stream_append_t *streams, size_t stream_co
     if (!m)
         return -ENOMEM;
     m->event_ptrs = malloc(total * sizeof *m->event_ptrs);
-    m->events = malloc(total * sizeof *m->events);
-    m->ids = malloc(total * sizeof *m->ids);
-    if (!m->event_ptrs || !m->events || !m->ids) {
+    /* The ids live after the events, in one allocation. */
+    m->events = malloc(total * (sizeof *m->events + sizeof *m->ids));
+    if (!m->event_ptrs || !m->events) {
         append_msg_free(m);
         return -ENOMEM;
     }
+    m->ids = (uint8_t(*)[EVS_ID_BYTES])(m->events + total);
     evstore__v1__append_request__init(&m->req);
     m->req.n_streams = stream_count;
     m->req.streams = m->stream_ptrs;

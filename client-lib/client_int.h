@@ -102,6 +102,11 @@ typedef struct {
 
 /* ---- clock ---- */
 uint64_t evsi_deadline_after_ms(int ms); /* ms < 0: UINT64_MAX (no bound) */
+/* The reconnection backoff after a failure: the next attempt is due at
+ * *retry_at_ns = now + *backoff_ms, and *backoff_ms doubles up to max_ms. */
+void evsi_backoff_step(uint64_t *retry_at_ns, int *backoff_ms, int max_ms);
+/* ms doubled, at most max_ms. */
+int evsi_backoff_doubled(int ms, int max_ms);
 int evsi_ms_until(uint64_t deadline_ns); /* for poll(); -1 when unbounded */
 
 /* ---- error.c ---- */
@@ -133,6 +138,9 @@ int evsi_options_check(const evs_options_t *o);
 /* Sends Hello on a connected socket and reads HelloOk into *info. */
 int evsi_handshake_run(int fd, const evs_options_t *opts, uint64_t deadline_ns,
                   evs_server_info_t *info);
+/* Connects to opts->host:port and makes the handshake, within
+ * connect_timeout_ms. Returns the socket, or a negative error. */
+int evsi_socket_open(const evs_options_t *opts, evs_server_info_t *info);
 
 /* ---- read.c ---- */
 /* Fills filter from a type list and prefix; returns false (filter empty,

@@ -176,15 +176,13 @@ int evsi_handshake_run(int fd, const evs_options_t *opts, uint64_t deadline_ns,
     return err;
 }
 
-/* Connects and makes the handshake on a new socket, within
- * connect_timeout_ms. Returns the socket, or a negative error. */
-static int socket_open(evs_conn_t *conn, evs_server_info_t *info)
+int evsi_socket_open(const evs_options_t *opts, evs_server_info_t *info)
 {
-    uint64_t deadline = evsi_deadline_after_ms(conn->opts.connect_timeout_ms);
-    int fd = evsi_sock_connect(conn->host, conn->opts.port, conn->opts.connect_timeout_ms);
+    uint64_t deadline = evsi_deadline_after_ms(opts->connect_timeout_ms);
+    int fd = evsi_sock_connect(opts->host, opts->port, opts->connect_timeout_ms);
     if (fd < 0)
         return fd;
-    int err = evsi_handshake_run(fd, &conn->opts, deadline, info);
+    int err = evsi_handshake_run(fd, opts, deadline, info);
     if (err) {
         close(fd);
         return err;
@@ -192,11 +190,20 @@ static int socket_open(evs_conn_t *conn, evs_server_info_t *info)
     return fd;
 }
 
-/* Installs a new socket (epoch + 1) and wakes the reader to poll it. */
-static void socket_install(evs_conn_t *conn, int fd, const evs_server_info_t *info)
+/* Installs a new socket (epoch + 1) and wakes the reader to poll it.
+ * While the connection is closing the reader is gone: the socket is closed
+ * instead, and EVS_ECLOSED returned. */
+static int socket_install(evs_conn_t *conn, int fd, const evs_server_info_t *info)
 {
     pthread_mutex_lock(&conn->send_lock);
     pthread_mutex_lock(&conn->lock);
+    if (conn->closing) {
+        pthread_mutex_unlock(&conn->lock);
+        pthread_mutex_unlock(&conn->send_lock);
+        close(fd);
+        evsi_errmsg_set("connection closed");
+        return EVS_ECLOSED;
+    }
     assert(conn->fd < 0);
     conn->fd = fd;
     conn->epoch++;
@@ -206,6 +213,7 @@ static void socket_install(evs_conn_t *conn, int fd, const evs_server_info_t *in
     pthread_mutex_unlock(&conn->lock);
     pthread_mutex_unlock(&conn->send_lock);
     evsi_reader_wake(conn);
+    return 0;
 }
 
 /* One reconnection attempt, made with conn->lock released (connecting set,
@@ -217,9 +225,9 @@ static int reconnect_locked(evs_conn_t *conn)
     conn->connecting = true;
     pthread_mutex_unlock(&conn->lock);
     evs_server_info_t info;
-    int fd = socket_open(conn, &info);
+    int fd = evsi_socket_open(&conn->opts, &info);
     if (fd >= 0)
-        socket_install(conn, fd, &info);
+        fd = socket_install(conn, fd, &info) ? EVS_ECLOSED : fd;
     pthread_mutex_lock(&conn->lock);
     conn->connecting = false;
     pthread_cond_broadcast(&conn->link_cond);
@@ -227,10 +235,7 @@ static int reconnect_locked(evs_conn_t *conn)
         return 0;
     snprintf(conn->err_msg, sizeof conn->err_msg, "reconnecting: %s", evs_errmsg());
     conn->err = fd;
-    conn->retry_at_ns = evsi_deadline_after_ms(conn->backoff_ms);
-    conn->backoff_ms = conn->backoff_ms > conn->opts.reconnect_backoff_ms_max / 2
-                           ? conn->opts.reconnect_backoff_ms_max
-                           : conn->backoff_ms * 2;
+    evsi_backoff_step(&conn->retry_at_ns, &conn->backoff_ms, conn->opts.reconnect_backoff_ms_max);
     return fd;
 }
 
@@ -272,7 +277,7 @@ int evs_connect(const evs_options_t *opts, evs_conn_t **out)
     err = conn_alloc(opts, &conn);
     if (err)
         return err;
-    conn->fd = socket_open(conn, &conn->info);
+    conn->fd = evsi_socket_open(&conn->opts, &conn->info);
     if (conn->fd < 0) {
         err = conn->fd;
         goto err_free_conn;

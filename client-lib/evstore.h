@@ -239,7 +239,9 @@ void evs_options_default(evs_options_t *opts);
  * its event ids (the library fixes an all-zero id before the first attempt,
  * see evs_event_t), so a retried append is written once. Asynchronous
  * appends are not retried: their callback gets the retryable error, and
- * the caller resends with the same ids. With retry_ms_max 0 nothing is
+ * the caller resends with the same ids (so it gives every event an id of
+ * its own: an all-zero id is replaced by a random one the caller never
+ * sees, and a resend of it would be written again). With retry_ms_max 0 nothing is
  * retried and a failed connection stays failed, as a connection without
  * this feature would.
  *

@@ -63,16 +63,10 @@ void evsi_link_destroy(link_t *l)
 int evsi_link_open(link_t *l)
 {
     assert(l->fd < 0);
-    uint64_t deadline = evsi_deadline_after_ms(l->opts.connect_timeout_ms);
-    int fd = evsi_sock_connect(l->host, l->opts.port, l->opts.connect_timeout_ms);
+    evs_server_info_t info;
+    int fd = evsi_socket_open(&l->opts, &info);
     if (fd < 0)
         return fd;
-    evs_server_info_t info;
-    int err = evsi_handshake_run(fd, &l->opts, deadline, &info);
-    if (err) {
-        close(fd);
-        return err;
-    }
     l->rb.start = l->rb.len = 0;
     pthread_mutex_lock(&l->send_lock);
     l->fd = fd;
@@ -85,11 +79,7 @@ void evsi_link_down(link_t *l)
 {
     link_close_fd(l);
     l->rb.start = l->rb.len = 0;
-    l->retry_at_ns = evsi_deadline_after_ms(l->backoff_ms);
-    int doubled = l->backoff_ms > l->opts.reconnect_backoff_ms_max / 2
-                      ? l->opts.reconnect_backoff_ms_max
-                      : l->backoff_ms * 2;
-    l->backoff_ms = doubled;
+    evsi_backoff_step(&l->retry_at_ns, &l->backoff_ms, l->opts.reconnect_backoff_ms_max);
 }
 
 void evsi_link_backoff_reset(link_t *l)
@@ -100,12 +90,8 @@ void evsi_link_backoff_reset(link_t *l)
 int evsi_link_wait_retry(const link_t *l, uint64_t deadline_ns)
 {
     uint64_t until = l->retry_at_ns < deadline_ns ? l->retry_at_ns : deadline_ns;
-    for (uint64_t now = util_mono_ns(); now < until; now = util_mono_ns()) {
-        uint64_t ns = until - now;
-        struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000u),
-                               .tv_nsec = (long)(ns % 1000000000u) };
-        nanosleep(&ts, NULL);
-    }
+    for (uint64_t now = util_mono_ns(); now < until; now = util_mono_ns())
+        util_sleep_ms((long)((until - now + 999999u) / 1000000u));
     if (util_mono_ns() < l->retry_at_ns) {
         evsi_errmsg_set("reconnecting to %s:%u", l->host, (unsigned)l->opts.port);
         return EVS_ETIMEDOUT;

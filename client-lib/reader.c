@@ -203,10 +203,7 @@ static void socket_lost(evs_conn_t *conn, int err, const char *msg)
     conn->fd = -1;
     conn->err = err;
     snprintf(conn->err_msg, sizeof conn->err_msg, "%s", msg);
-    conn->retry_at_ns = evsi_deadline_after_ms(conn->backoff_ms);
-    conn->backoff_ms = conn->backoff_ms > conn->opts.reconnect_backoff_ms_max / 2
-                           ? conn->opts.reconnect_backoff_ms_max
-                           : conn->backoff_ms * 2;
+    evsi_backoff_step(&conn->retry_at_ns, &conn->backoff_ms, conn->opts.reconnect_backoff_ms_max);
     pthread_mutex_unlock(&conn->send_lock);
     fail_epoch_locked(conn, conn->epoch, err, conn->err_msg);
     pthread_cond_broadcast(&conn->link_cond);

@@ -179,12 +179,14 @@ static int slot_wait_locked(evs_conn_t *conn, uint32_t index, uint64_t deadline_
 static int request_once(evs_conn_t *conn, envelope_t *req, uint8_t *buf, uint64_t until_ns,
                         envelope_t **resp)
 {
-    uint64_t deadline = evsi_deadline_after_ms(conn->opts.io_timeout_ms);
+    uint64_t deadline = 0;
     uint32_t index;
     pthread_mutex_lock(&conn->lock);
     int err = evsi_link_ready_locked(conn, until_ns);
-    if (!err)
+    if (!err) {
+        deadline = evsi_deadline_after_ms(conn->opts.io_timeout_ms); /* from a ready link */
         err = slot_take_locked(conn, true, deadline, &index);
+    }
     if (!err)
         conn->slots[index].state = SLOT_SYNC;
     pthread_mutex_unlock(&conn->lock);
@@ -230,16 +232,20 @@ static bool retry_pause(evs_conn_t *conn, int *pause_ms, uint64_t until_ns)
     if (now >= until_ns)
         return false;
     pthread_mutex_lock(&conn->lock);
-    bool up = conn->fd >= 0;
+    bool up = conn->fd >= 0, closing = conn->closing;
+    /* Down: worth another attempt only if the next reconnection is due
+     * within the budget (else evsi_link_ready_locked would answer at once,
+     * again and again: a spin). */
+    bool due = conn->connecting || conn->retry_at_ns < until_ns;
     pthread_mutex_unlock(&conn->lock);
+    if (closing)
+        return false;
     if (!up)
-        return true;
+        return due;
     if (now + (uint64_t)*pause_ms * 1000000u >= until_ns)
         return false;
     util_sleep_ms(*pause_ms);
-    *pause_ms = *pause_ms > conn->opts.reconnect_backoff_ms_max / 2
-                    ? conn->opts.reconnect_backoff_ms_max
-                    : *pause_ms * 2;
+    *pause_ms = evsi_backoff_doubled(*pause_ms, conn->opts.reconnect_backoff_ms_max);
     return true;
 }
 

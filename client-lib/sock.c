@@ -22,6 +22,17 @@ uint64_t evsi_deadline_after_ms(int ms)
     return util_mono_ns() + (uint64_t)ms * 1000000u;
 }
 
+int evsi_backoff_doubled(int ms, int max_ms)
+{
+    return ms > max_ms / 2 ? max_ms : ms * 2;
+}
+
+void evsi_backoff_step(uint64_t *retry_at_ns, int *backoff_ms, int max_ms)
+{
+    *retry_at_ns = evsi_deadline_after_ms(*backoff_ms);
+    *backoff_ms = evsi_backoff_doubled(*backoff_ms, max_ms);
+}
+
 int evsi_ms_until(uint64_t deadline_ns)
 {
     if (deadline_ns == UINT64_MAX)

@@ -30,13 +30,12 @@ typedef struct {
 static int main_open_store(oms_ord_t *svc, volatile int *stop)
 {
     bool told = false;
+    /* A request retries a lost store only within its budget, then 503. */
+    svc->cfg.store_retry_ms = svc->store_timeout_ms;
     while (!*stop) {
         int rc = oms_store_open(&svc->cfg, "oms-order", &svc->store);
-        if (rc == 0) {
-            /* A request retries a lost store only within its budget, then 503. */
-            oms_store_set_retry_ms(svc->store, (int)svc->store_timeout_ms);
+        if (rc == 0)
             return 0;
-        }
         if (!told)
             fprintf(stderr, "oms-order: waiting for the store at %s:%u (%s)\n",
                     svc->cfg.store_host, svc->cfg.store_port, evs_strerror(rc));

@@ -66,7 +66,7 @@ typedef struct {
     oms_store_t *store;
     oms_metrics_t *metrics;
     const char *readmodel_path;
-    uint32_t store_timeout_ms;   /* the store's retry time (oms_store_set_retry_ms) */
+    uint32_t store_timeout_ms;   /* the store's retry time (cfg.store_retry_ms) */
     oms_counter_t *orders_placed;
     oms_counter_t *idempotent_replays;
 } oms_ord_t;

@@ -176,6 +176,7 @@ int oms_config_parse(oms_config_t *cfg, const char *service, uint16_t default_me
     snprintf(cfg->metrics_host, sizeof cfg->metrics_host, "127.0.0.1");
     cfg->metrics_port = default_metrics_port;
     cfg->workers = OMS_WORKERS_DEFAULT;
+    cfg->store_retry_ms = OMS_STORE_RETRY_MS_MAX;
     cfg->inflight_max = OMS_INFLIGHT_MAX_DEFAULT;
     cfg->ack_timeout_ms = OMS_ACK_TIMEOUT_MS_DEFAULT;
     cfg->max_retries = OMS_MAX_RETRIES_DEFAULT;
@@ -219,5 +220,5 @@ void oms_store_options(const oms_config_t *cfg, const char *client_name, evs_opt
     opts->io_timeout_ms = 10000;
     opts->reconnect_backoff_ms_initial = 50;
     opts->reconnect_backoff_ms_max = 1000;
-    opts->retry_ms_max = OMS_STORE_RETRY_MS_MAX;
+    opts->retry_ms_max = (int)cfg->store_retry_ms;
 }

@@ -142,6 +142,9 @@ typedef struct {
     char service[OMS_NAME_BYTES_MAX];   /* "payment" */
     char store_host[OMS_NAME_BYTES_MAX];/* --store HOST:PORT, OMS_STORE; 127.0.0.1:7411 */
     uint16_t store_port;
+    uint32_t store_retry_ms;             /* how long a request retries a lost store
+                                            (OMS_STORE_RETRY_MS_MAX; 0: not at all);
+                                            an HTTP service wants a shorter time */
     char metrics_host[OMS_NAME_BYTES_MAX]; /* --metrics HOST:PORT, OMS_METRICS_<SERVICE> */
     uint16_t metrics_port;               /* 0: any free port; the ready line names it */
     bool metrics_off;                    /* --metrics off */
@@ -227,12 +230,6 @@ int oms_append_one(oms_store_t *s, const char *stream, int64_t expected_version,
 typedef int (*oms_event_fn)(void *ctx, const evs_recorded_event_t *ev);
 int oms_read_stream(oms_store_t *s, const char *stream, uint64_t from, oms_event_fn fn,
                     void *ctx, int64_t *last_version);
-
-/* Sets how long the store's requests retry a lost store (default
- * OMS_STORE_RETRY_MS_MAX; an HTTP service wants a shorter time): connects
- * anew with that budget. Call it before the store is shared by threads.
- * Returns 0, or an evs error (the store keeps its connection). */
-int oms_store_set_retry_ms(oms_store_t *s, int retry_ms);
 
 /* The underlying connection (it reconnects by itself): for calls the
  * helpers above do not cover. Never NULL. */

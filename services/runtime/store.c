@@ -45,20 +45,6 @@ evs_conn_t *oms_store_conn(oms_store_t *s)
     return s->conn;
 }
 
-int oms_store_set_retry_ms(oms_store_t *s, int retry_ms)
-{
-    evs_options_t opts = s->opts;
-    opts.retry_ms_max = retry_ms;
-    evs_conn_t *conn = NULL;
-    int rc = evs_connect(&opts, &conn);
-    if (rc != 0)
-        return rc;
-    evs_close(s->conn);
-    s->conn = conn;
-    s->opts = opts;
-    return 0;
-}
-
 int oms_append(oms_store_t *s, const evs_stream_append_t *streams, size_t stream_count,
                evs_append_result_t *res)
 {
