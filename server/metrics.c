@@ -13,7 +13,10 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#define METRICS_PAGE_BYTES_MAX (512u * 1024)
+/* The groups' part of the page: room for GROUPS_MAX groups x 7 series with
+ * 200-byte names (each byte escaped at worst to 3 as U+FFFD), and the rest. */
+#define METRICS_GROUPS_BYTES_MAX (8u * 1024 * 1024)
+#define METRICS_PAGE_BYTES_MAX (METRICS_GROUPS_BYTES_MAX + 512u * 1024)
 #define METRICS_BUCKETS_MAX 16u /* the most buckets of any histogram below */
 _Static_assert(METRICS_LATENCY_BUCKETS <= METRICS_BUCKETS_MAX &&
                    METRICS_GROUP_BUCKETS <= METRICS_BUCKETS_MAX,
@@ -64,7 +67,6 @@ void metrics_on_commit(void *ctx, uint64_t events, uint64_t bytes, uint64_t late
     atomic_fetch_add_explicit(&m->group_events_sum, events, memory_order_relaxed);
 }
 
-#define METRICS_GROUPS_BYTES_MAX (256u * 1024)
 #define METRICS_GROUPS_REFRESH_NS 250000000ull
 
 void metrics_refresh(server_t *s)
@@ -73,9 +75,8 @@ void metrics_refresh(server_t *s)
     uint64_t now = util_mono_ns();
     char *text = NULL;
     size_t len = 0;
-    if (now - m->groups_refreshed_ns >= METRICS_GROUPS_REFRESH_NS &&
-        (text = malloc(METRICS_GROUPS_BYTES_MAX))) {
-        len = groups_metrics(s, text, METRICS_GROUPS_BYTES_MAX);
+    if (now - m->groups_refreshed_ns >= METRICS_GROUPS_REFRESH_NS) {
+        text = groups_metrics(s, METRICS_GROUPS_BYTES_MAX, &len);
         m->groups_refreshed_ns = now;
     }
     pthread_mutex_lock(&m->mu);

@@ -217,8 +217,9 @@ void groups_load(server_t *srv);
 void groups_checkpoint_all(server_t *srv);
 /* Frees every group (after the log is closed: no callback can reach them). */
 void groups_free(server_t *srv);
-/* Prometheus lines for every group (lag, in flight, parked, ...) into buf. */
-size_t groups_metrics(server_t *srv, char *buf, size_t cap);
+/* Prometheus lines for every group (lag, in flight, parked, ...), at most
+ * bytes_max bytes: malloc'd text (*len bytes), or NULL (no memory, too long). */
+char *groups_metrics(server_t *srv, size_t bytes_max, size_t *len);
 
 /* metrics.c */
 /* Serves /metrics and /health on addr (HOST:PORT) from libmicrohttpd's own
